@@ -1,0 +1,43 @@
+# The two commands: `make run` and `make test`. Both set up .venv on a fresh clone.
+PYTHON ?= python3
+export NO_MKDOCS_2_WARNING := 1
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PACKAGES := -p proctor.reference -p proctor.conformance -p proctor.mock_idps -p proctor.cli
+
+.PHONY: run test setup lint typecheck pytest docs spec-index clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstalled on every run: the strict editable install is a link tree, so new files
+# need a reinstall before mypy and pytest can see them.
+setup: $(BIN)/python
+	$(BIN)/python -m pip install --quiet --config-settings editable_mode=strict -e '.[dev]'
+
+run: setup
+	$(BIN)/proctor run
+
+test: setup lint typecheck pytest docs
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy $(PACKAGES)
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+docs:
+	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+
+# Regenerate spec/requirements.json from the spec's Markdown.
+spec-index: setup
+	$(BIN)/python -m proctor.conformance.catalog --write spec
+
+clean:
+	rm -rf $(VENV) build site .mypy_cache .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,1 @@
+"""The ``proctor`` command: parses arguments, wires the packages together, prints."""
