@@ -1,0 +1,346 @@
+"""The reference service's typed errors.
+
+Two families, one per wire format (spec: ``09-errors.md``)::
+
+    ProctorError                    untrusted input or state refused a request
+    ├── ApiError                    native API: RFC 9457 problem details, stable ``code``
+    │   ├── InvalidRequestBody      400 invalid_request_body
+    │   ├── ValidationFailed        400 validation_failed (with per-field ``errors``)
+    │   ├── Unauthenticated         401 unauthenticated (+ WWW-Authenticate)
+    │   ├── TokenInvalid            401 token_invalid
+    │   ├── UserTokenRejected       401 user_token_rejected (+ ``reason``)
+    │   ├── Forbidden               403 forbidden
+    │   ├── SessionUserMismatch     403 session_user_mismatch
+    │   ├── NotFound                404 not_found (and the specific *_not_found codes)
+    │   ├── Conflict                409 conflict
+    │   ├── PayloadTooLarge         413 payload_too_large
+    │   ├── UnsupportedMediaType    415 unsupported_media_type
+    │   ├── ReturnUrlNotAllowed     400 return_url_not_allowed
+    │   ├── ScopeNotAllowed         400 scope_not_allowed
+    │   ├── SessionExpired          400 session_expired
+    │   ├── UpstreamError           502 upstream_error (an upstream provider really failed)
+    │   └── InternalError           500 internal_error (never carries detail)
+    └── OAuthError                  OAuth endpoints: RFC 6749 §5.2 JSON errors
+        ├── InvalidRequest          400 invalid_request
+        ├── InvalidClient           401 invalid_client (+ WWW-Authenticate when Basic was used)
+        ├── InvalidGrant            400 invalid_grant
+        ├── UnauthorizedClient      400 unauthorized_client
+        ├── UnsupportedGrantType    400 unsupported_grant_type
+        ├── InvalidScope            400 invalid_scope
+        ├── InvalidTarget           400 invalid_target (RFC 8707 §2, RFC 8693 §2.2.2)
+        └── UnsupportedTokenType    400 unsupported_token_type (RFC 7009 §2.2.1)
+
+``description`` is public and goes on the wire; ``detail`` is internal and goes only to
+logs. Neither ever contains a secret. Programmer mistakes raise ``TypeError`` or
+``ValueError`` instead.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+__all__ = [
+    "ApiError",
+    "Conflict",
+    "Forbidden",
+    "InternalError",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidRequestBody",
+    "InvalidScope",
+    "InvalidTarget",
+    "NotFound",
+    "OAuthError",
+    "PayloadTooLarge",
+    "ProctorError",
+    "ReturnUrlNotAllowed",
+    "ScopeNotAllowed",
+    "SessionExpired",
+    "SessionUserMismatch",
+    "TokenInvalid",
+    "Unauthenticated",
+    "UnauthorizedClient",
+    "UnsupportedGrantType",
+    "UnsupportedMediaType",
+    "UnsupportedTokenType",
+    "UpstreamError",
+    "UserTokenRejected",
+    "ValidationFailed",
+]
+
+# RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_OAUTH_DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$")
+
+
+class ProctorError(Exception):
+    """Base of every error a request can end in. ``str()`` is the public description."""
+
+    status: ClassVar[int] = 400
+
+    def __init__(self, description: str, *, detail: str | None = None) -> None:
+        super().__init__(description)
+        self.description = description
+        self.detail = detail
+
+    def headers(self) -> dict[str, str]:
+        return {}
+
+
+# -- native API ------------------------------------------------------------------------
+
+
+class ApiError(ProctorError):
+    """An RFC 9457 problem with a stable machine ``code``."""
+
+    code: ClassVar[str] = "invalid_request_body"
+    title: ClassVar[str] = "Bad request"
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": f"https://proctor.dev/errors/{self.code}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.description,
+            "code": self.code,
+        }
+        if request_id is not None:
+            body["request_id"] = request_id
+        return body
+
+
+class InvalidRequestBody(ApiError):
+    """Malformed JSON, wrong types, or unknown members."""
+
+    status = 400
+    code = "invalid_request_body"
+    title = "Invalid request body"
+
+
+class ValidationFailed(ApiError):
+    """Well-formed input that breaks a rule; ``errors`` names the fields."""
+
+    status = 400
+    code = "validation_failed"
+    title = "Validation failed"
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        errors: list[dict[str, str]] | None = None,
+        detail: str | None = None,
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self.errors = errors or []
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        body = super().problem(request_id)
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class Unauthenticated(ApiError):
+    """No credential, or a bad one (RFC 9110 §11.6.1: a 401 carries a challenge)."""
+
+    status = 401
+    code = "unauthenticated"
+    title = "Authentication required"
+
+    def __init__(
+        self, description: str, *, scheme: str = "Bearer", detail: str | None = None
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self.scheme = scheme
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": f'{self.scheme} realm="proctor"'}
+
+
+class TokenInvalid(ApiError):
+    """A workload access token that is unknown, expired, revoked, or someone else's."""
+
+    status = 401
+    code = "token_invalid"
+    title = "Invalid workload access token"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="proctor", error="invalid_token"'}
+
+
+class UserTokenRejected(ApiError):
+    """The user's IdP token failed the authorizer; ``reason`` is the decision's code."""
+
+    status = 401
+    code = "user_token_rejected"
+    title = "User token rejected"
+
+    def __init__(self, description: str, *, reason: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.reason = reason
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        body = super().problem(request_id)
+        body["reason"] = self.reason
+        return body
+
+
+class Forbidden(ApiError):
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class SessionUserMismatch(ApiError):
+    """A 3-legged session completed by a different user than the one who started it."""
+
+    status = 403
+    code = "session_user_mismatch"
+    title = "Session belongs to another user"
+
+
+class NotFound(ApiError):
+    """Absent, or not visible to the caller (no existence oracle)."""
+
+    status = 404
+    code = "not_found"
+    title = "Not found"
+
+    def __init__(
+        self, description: str, *, code: str | None = None, detail: str | None = None
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self._code = code
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        body = super().problem(request_id)
+        if self._code is not None:
+            body["code"] = self._code
+            body["type"] = f"https://proctor.dev/errors/{self._code}"
+        return body
+
+
+class Conflict(ApiError):
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+    code = "payload_too_large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
+class ReturnUrlNotAllowed(ApiError):
+    status = 400
+    code = "return_url_not_allowed"
+    title = "Return URL not registered"
+
+
+class ScopeNotAllowed(ApiError):
+    status = 400
+    code = "scope_not_allowed"
+    title = "Scope not allowed"
+
+
+class SessionExpired(ApiError):
+    status = 400
+    code = "session_expired"
+    title = "Session expired"
+
+
+class UpstreamError(ApiError):
+    status = 502
+    code = "upstream_error"
+    title = "Upstream provider failed"
+
+
+class InternalError(ApiError):
+    status = 500
+    code = "internal_error"
+    title = "Internal error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__("The service failed to handle the request.", detail=detail)
+
+
+# -- OAuth endpoints -------------------------------------------------------------------
+
+
+class OAuthError(ProctorError):
+    """RFC 6749 §5.2: ``{"error", "error_description"}`` with status 400 unless stated."""
+
+    error: ClassVar[str] = "invalid_request"
+
+    def __init__(self, description: str, *, detail: str | None = None) -> None:
+        if not _OAUTH_DESCRIPTION.match(description):
+            raise ValueError("error_description uses characters RFC 6749 §5.2 forbids")
+        super().__init__(description, detail=detail)
+
+    def body(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def headers(self) -> dict[str, str]:
+        return {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+class InvalidRequest(OAuthError):
+    """RFC 6749 §5.2; RFC 8693 §2.2.2: also any invalid or unacceptable subject/actor token."""
+
+    error = "invalid_request"
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: client authentication failed; 401 with a challenge if Basic was used."""
+
+    status = 401
+    error = "invalid_client"
+
+    def __init__(
+        self, description: str, *, used_basic: bool = False, detail: str | None = None
+    ) -> None:
+        super().__init__(description, detail=detail)
+        self.used_basic = used_basic
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        if self.used_basic:
+            headers["WWW-Authenticate"] = 'Basic realm="proctor"'
+        return headers
+
+
+class InvalidGrant(OAuthError):
+    error = "invalid_grant"
+
+
+class UnauthorizedClient(OAuthError):
+    error = "unauthorized_client"
+
+
+class UnsupportedGrantType(OAuthError):
+    error = "unsupported_grant_type"
+
+
+class InvalidScope(OAuthError):
+    error = "invalid_scope"
+
+
+class InvalidTarget(OAuthError):
+    """RFC 8707 §2 and RFC 8693 §2.2.2: the requested audience or resource is refused."""
+
+    error = "invalid_target"
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: the server cannot revoke this type of token."""
+
+    error = "unsupported_token_type"
