@@ -83,6 +83,7 @@ class ProctorError(Exception):
         super().__init__(description)
         self.description = description
         self.detail = detail
+        self.errors: list[dict[str, str]] = []
 
     def headers(self) -> dict[str, str]:
         return {}
@@ -107,7 +108,14 @@ class ApiError(ProctorError):
         }
         if request_id is not None:
             body["request_id"] = request_id
+        if self.errors:
+            body["errors"] = self.errors
         return body
+
+    def with_errors(self, errors: list[dict[str, str]]) -> ApiError:
+        """Attach per-field messages (``{"field", "message"}``; never the input values)."""
+        self.errors = errors
+        return self
 
 
 class InvalidRequestBody(ApiError):
@@ -134,12 +142,6 @@ class ValidationFailed(ApiError):
     ) -> None:
         super().__init__(description, detail=detail)
         self.errors = errors or []
-
-    def problem(self, request_id: str | None = None) -> dict[str, Any]:
-        body = super().problem(request_id)
-        if self.errors:
-            body["errors"] = self.errors
-        return body
 
 
 class Unauthenticated(ApiError):
