@@ -1,0 +1,81 @@
+"""Settings of the reference service: every option in one place, with its default.
+
+Sources, in order: explicit arguments (the CLI), then ``PROCTOR_*`` environment
+variables, then the defaults below. Secrets in settings (the admin credential, the
+pepper, the key-encryption keys) are never printed by ``__repr__``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: The service's issuer identifier (RFC 8414 §2): ``iss`` of every token it issues.
+    #: Defaults to ``http://{host}:{port}`` (loopback development only).
+    issuer: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8700
+    #: Where the embedded SQLite database and generated keys live.
+    data_dir: Path = Path(".proctor")
+    #: ``sqlite:///path`` (default: ``{data_dir}/proctor.db``) or ``postgresql://...``.
+    database_url: str | None = None
+    #: The control plane's bearer credential; generated and printed once if unset.
+    admin_token: str | None = field(default=None, repr=False)
+    #: Lifetime of workload access tokens (spec 04: short; 15 minutes by default).
+    workload_token_ttl: int = 900
+    #: Lifetime of access tokens from the token endpoint.
+    access_token_ttl: int = 600
+    #: Maximum delegation depth in token exchange (spec 07).
+    max_delegation_depth: int = 5
+    #: Lifetime of a 3-legged authorization session (spec 05: 10 minutes).
+    session_ttl: int = 600
+    #: Leeway for ``exp``/``nbf``/``iat`` checks of the service's own tokens.
+    leeway: int = 30
+    #: Allow ``http://`` discovery URLs and issuers on loopback (development and tests).
+    allow_loopback_http: bool = True
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be 1-65535")
+        for name in ("workload_token_ttl", "access_token_ttl", "session_ttl"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if not 1 <= self.max_delegation_depth <= 32:
+            raise ValueError("max_delegation_depth must be 1-32")
+
+    @property
+    def effective_issuer(self) -> str:
+        return self.issuer or f"http://{self.host}:{self.port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'proctor.db'}"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``PROCTOR_<NAME>`` variables, then ``overrides`` (not None)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = env.get(f"PROCTOR_{f.name.upper()}")
+            if raw is None:
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("bool",):
+                values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
+            elif f.type in ("Path",):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
