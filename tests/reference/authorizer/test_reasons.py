@@ -1,0 +1,184 @@
+"""Every decision reason code, each from a token that breaks exactly one rule."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from proctor.mock_idps.keys import SigningKey, generate_key
+from proctor.reference.authorizer import REASONS, Authorizer, Decision
+from proctor.reference.authorizer_config import AuthorizerConfig
+from proctor.reference.clock import ManualClock
+from proctor.reference.errors import UpstreamError
+
+NOW = 1_800_000_000
+
+
+def test_a_valid_token_is_allowed_with_its_identity(authorizer: Authorizer, mint: Any) -> None:
+    decision = authorizer.decide(mint())
+    assert decision.allowed
+    assert decision.reason == "ok"
+    identity = decision.identity
+    assert identity is not None
+    assert identity.issuer == "https://idp.example/oauth2/default"
+    assert identity.subject == "sarah@example.com"
+    assert identity.user_key == "sarah@example.com"
+    assert identity.client_id == "client-1"
+    assert identity.scopes == ("crm.read", "openid")
+    assert identity.token_kind == "access_token"
+    assert identity.exp == NOW + 600
+    assert identity.claims["jti"] == "AT.1"
+    with pytest.raises(TypeError):
+        identity.claims["sub"] = "mallory"  # type: ignore[index]
+
+
+def test_the_response_shape_of_allow_and_deny(authorizer: Authorizer, mint: Any) -> None:
+    body = authorizer.decide(mint()).as_dict()
+    assert body["decision"] == "allow"
+    assert body["reason"] == "ok"
+    assert set(body["identity"]) == {
+        "issuer",
+        "subject",
+        "user_key",
+        "client_id",
+        "scopes",
+        "token_kind",
+        "exp",
+        "claims",
+    }
+    assert body["identity"]["scopes"] == ["crm.read", "openid"]
+    assert authorizer.decide("x.y.z").as_dict() == {"decision": "deny", "reason": "malformed"}
+
+
+# One row per reason: (claim changes, header changes, config changes, expected reason).
+CASES: list[tuple[str, dict[str, Any], dict[str, Any], dict[str, Any]]] = [
+    ("expired", {"exp": NOW - 61}, {}, {}),
+    ("not_yet_valid", {"nbf": NOW + 61}, {}, {}),
+    ("not_yet_valid", {"iat": NOW + 61}, {}, {}),
+    ("wrong_issuer", {"iss": "https://idp.example/oauth2/other"}, {}, {}),
+    ("wrong_audience", {"aud": "api://someone-else"}, {}, {}),
+    ("client_not_allowed", {"client_id": "client-2"}, {}, {}),
+    ("scope_not_allowed", {"scope": "openid profile"}, {}, {}),
+    ("wrong_token_kind", {}, {"typ": "JWT"}, {}),
+    ("malformed", {"exp": "tomorrow"}, {}, {}),
+    ("malformed", {"sub": None}, {}, {}),
+    (
+        "claim_rule_failed:groups",
+        {"groups": ["everyone"]},
+        {},
+        {
+            "custom_claims": [
+                {
+                    "claim": "groups",
+                    "operator": "contains",
+                    "value": "sales",
+                    "value_type": "string",
+                }
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("reason", "claims", "header", "changes"), CASES, ids=[c[0] for c in CASES]
+)
+def test_each_broken_rule_has_its_reason(
+    make_authorizer: Callable[..., Authorizer],
+    make_config: Callable[..., AuthorizerConfig],
+    mint: Any,
+    reason: str,
+    claims: dict[str, Any],
+    header: dict[str, Any],
+    changes: dict[str, Any],
+) -> None:
+    authorizer = make_authorizer(make_config(**changes))
+    assert authorizer.decide(mint()).allowed  # positive control: the same setup allows
+    decision = authorizer.decide(mint(claims, header=header))
+    assert decision == Decision(False, reason)
+
+
+def test_bad_signature(authorizer: Authorizer, mint: Any) -> None:
+    head, body, sig = mint().split(".")
+    flipped = ("B" if sig[0] == "A" else "A") + sig[1:]
+    assert authorizer.decide(f"{head}.{body}.{flipped}").reason == "bad_signature"
+
+
+def test_unknown_key(authorizer: Authorizer, mint: Any) -> None:
+    stranger = SigningKey(generate_key("ES256"), "ES256", published=False)
+    assert authorizer.decide(mint(key=stranger)).reason == "unknown_key"
+
+
+def test_alg_not_allowed(
+    make_authorizer: Callable[..., Authorizer],
+    make_config: Callable[..., AuthorizerConfig],
+    mint: Any,
+) -> None:
+    authorizer = make_authorizer(make_config(algorithms=["ES256"]))
+    assert authorizer.decide(mint(purpose="es")).allowed
+    assert authorizer.decide(mint()).reason == "alg_not_allowed"  # RS256
+
+
+def test_malformed(authorizer: Authorizer) -> None:
+    assert authorizer.decide("not a token").reason == "malformed"
+
+
+def test_every_reason_code_is_covered() -> None:
+    covered = {reason for reason, *_ in CASES} | {
+        "ok",
+        "alg_not_allowed",
+        "bad_signature",
+        "unknown_key",
+        "malformed",
+    }
+    assert set(REASONS) <= covered
+
+
+@pytest.mark.parametrize(
+    ("changes", "allowed"),
+    [
+        ({"exp": NOW - 59}, True),  # inside the 60 s leeway
+        ({"exp": NOW - 60}, False),  # RFC 7519 §4.1.4: "on or after" exp + leeway
+        ({"nbf": NOW + 60}, True),
+        ({"iat": NOW + 60}, True),
+        ({"nbf": NOW + 60.5}, False),
+    ],
+)
+def test_leeway_is_applied_exactly(
+    authorizer: Authorizer, mint: Any, changes: dict[str, Any], allowed: bool
+) -> None:
+    assert authorizer.decide(mint(changes)).allowed is allowed
+
+
+def test_zero_leeway(
+    make_authorizer: Callable[..., Authorizer],
+    make_config: Callable[..., AuthorizerConfig],
+    mint: Any,
+    clock: ManualClock,
+) -> None:
+    authorizer = make_authorizer(make_config(leeway_seconds=0))
+    token = mint({"exp": NOW + 10})
+    assert authorizer.decide(token).allowed
+    clock.advance(10)
+    assert authorizer.decide(token).reason == "expired"
+
+
+def test_misuse_raises(authorizer: Authorizer, mint: Any) -> None:
+    with pytest.raises(TypeError):
+        authorizer.decide(mint().encode())
+    with pytest.raises(ValueError, match="kind"):
+        authorizer.decide(mint(), "refresh_token")  # type: ignore[arg-type]
+
+
+def test_keys_never_obtained_raise_upstream_error(
+    idp: Any, authorizer: Authorizer, mint: Any
+) -> None:
+    idp.failure = 503
+    with pytest.raises(UpstreamError) as caught:
+        authorizer.decide(mint())
+    assert caught.value.status == 502
+    assert "503" not in caught.value.description  # internal detail stays out of the body
+    # A token that fails before any key is needed is still simply denied.
+    assert authorizer.decide("a.b").reason == "malformed"
