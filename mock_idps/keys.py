@@ -106,7 +106,11 @@ class KeyRing:
         return key
 
     def publish_next(self, purpose: str = "default", alg: Algorithm | None = None) -> SigningKey:
-        """Publish a new key that does not sign yet (step 1 of a rotation)."""
+        """Publish a new key that does not sign yet (step 1 of a rotation).
+
+        The new key inherits the active key's ``published`` flag and JWK extras, so an
+        unpublished purpose (Okta's org access-token key) stays unpublished.
+        """
         current = self.active(purpose)
         return self.add(
             SigningKey(
@@ -114,9 +118,18 @@ class KeyRing:
                 alg or current.alg,
                 state="next",
                 purpose=purpose,
+                published=current.published,
                 extra=dict(current.extra),
             )
         )
+
+    def clone(self) -> KeyRing:
+        """A ring with the same keys in the same states (key objects are shared)."""
+        with self._lock:
+            return KeyRing(
+                SigningKey(k.key, k.alg, k.state, k.purpose, k.published, dict(k.extra))
+                for k in self._keys
+            )
 
     def switch(self, purpose: str = "default") -> SigningKey:
         """Make the oldest ``next`` key active and retire the active one (step 2)."""
