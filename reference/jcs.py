@@ -72,14 +72,16 @@ def _write(value: Any, out: list[str]) -> None:
     elif isinstance(value, float):
         out.append(_number(value))
     elif isinstance(value, Mapping):
+        names: dict[str, str] = {}
         for key in value:
             if not isinstance(key, str):
                 raise TypeError(f"object member names must be strings, not {type(key).__name__}")
+            names[key] = _string(key)  # refuses lone surrogates before sorting
         out.append("{")
-        for index, key in enumerate(sorted(value, key=_utf16_key)):
+        for index, key in enumerate(sorted(names, key=_utf16_key)):
             if index:
                 out.append(",")
-            out.append(_string(key))
+            out.append(names[key])
             out.append(":")
             _write(value[key], out)
         out.append("}")
