@@ -11,24 +11,28 @@ Two families, one per wire format (spec: ``09-errors.md``)::
     │   ├── UserTokenRejected       401 user_token_rejected (+ ``reason``)
     │   ├── Forbidden               403 forbidden
     │   ├── SessionUserMismatch     403 session_user_mismatch
-    │   ├── NotFound                404 not_found (and the specific *_not_found codes)
+    │   ├── NotFound                404 not_found, provider_not_found, session_not_found
     │   ├── Conflict                409 conflict
     │   ├── PayloadTooLarge         413 payload_too_large
     │   ├── UnsupportedMediaType    415 unsupported_media_type
     │   ├── ReturnUrlNotAllowed     400 return_url_not_allowed
     │   ├── ScopeNotAllowed         400 scope_not_allowed
     │   ├── SessionExpired          400 session_expired
+    │   ├── SessionFailed           400 session_failed (+ ``reason``)
+    │   ├── MethodNotAllowed        405 method_not_allowed (+ Allow)
+    │   ├── RateLimited             429 rate_limited
     │   ├── UpstreamError           502 upstream_error (an upstream provider really failed)
     │   └── InternalError           500 internal_error (never carries detail)
     └── OAuthError                  OAuth endpoints: RFC 6749 §5.2 JSON errors
         ├── InvalidRequest          400 invalid_request
-        ├── InvalidClient           401 invalid_client (+ WWW-Authenticate when Basic was used)
+        ├── InvalidClient           401 invalid_client (+ WWW-Authenticate: Basic)
         ├── InvalidGrant            400 invalid_grant
         ├── UnauthorizedClient      400 unauthorized_client
         ├── UnsupportedGrantType    400 unsupported_grant_type
         ├── InvalidScope            400 invalid_scope
         ├── InvalidTarget           400 invalid_target (RFC 8707 §2, RFC 8693 §2.2.2)
-        └── UnsupportedTokenType    400 unsupported_token_type (RFC 7009 §2.2.1)
+        ├── UnsupportedTokenType    400 unsupported_token_type (RFC 7009 §2.2.1)
+        └── ServerError             500 server_error (never with detail)
 
 ``description`` is public and goes on the wire; ``detail`` is internal and goes only to
 logs. Neither ever contains a secret. Programmer mistakes raise ``TypeError`` or
@@ -51,13 +55,17 @@ __all__ = [
     "InvalidRequestBody",
     "InvalidScope",
     "InvalidTarget",
+    "MethodNotAllowed",
     "NotFound",
     "OAuthError",
     "PayloadTooLarge",
     "ProctorError",
+    "RateLimited",
     "ReturnUrlNotAllowed",
     "ScopeNotAllowed",
+    "ServerError",
     "SessionExpired",
+    "SessionFailed",
     "SessionUserMismatch",
     "TokenInvalid",
     "Unauthenticated",
@@ -96,7 +104,7 @@ class ApiError(ProctorError):
     """An RFC 9457 problem with a stable machine ``code``."""
 
     code: ClassVar[str] = "invalid_request_body"
-    title: ClassVar[str] = "Bad request"
+    title: ClassVar[str] = "Invalid request body"
 
     def problem(self, request_id: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -119,7 +127,7 @@ class ApiError(ProctorError):
 
 
 class InvalidRequestBody(ApiError):
-    """Malformed JSON, wrong types, or unknown members."""
+    """Malformed JSON, wrong types, missing or unknown members."""
 
     status = 400
     code = "invalid_request_body"
@@ -152,13 +160,28 @@ class Unauthenticated(ApiError):
     title = "Authentication required"
 
     def __init__(
-        self, description: str, *, scheme: str = "Bearer", detail: str | None = None
+        self,
+        description: str,
+        *,
+        scheme: str = "Bearer",
+        data_plane: bool = False,
+        error: str | None = None,
+        detail: str | None = None,
     ) -> None:
+        """``error`` is the RFC 6750 §3.1 code (``invalid_token``, ``invalid_request``) when a
+        credential was presented; absent when none was (ERR-BEARER-001). The data plane
+        challenges both Bearer and Basic."""
         super().__init__(description, detail=detail)
         self.scheme = scheme
+        self.data_plane = data_plane
+        self.error = error
 
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": f'{self.scheme} realm="proctor"'}
+        first = f'{self.scheme} realm="proctor"'
+        if self.error is not None:
+            first += f', error="{self.error}"'
+        challenge = first + (', Basic realm="proctor"' if self.data_plane else "")
+        return {"WWW-Authenticate": challenge}
 
 
 class TokenInvalid(ApiError):
@@ -182,6 +205,9 @@ class UserTokenRejected(ApiError):
     def __init__(self, description: str, *, reason: str, detail: str | None = None) -> None:
         super().__init__(description, detail=detail)
         self.reason = reason
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": 'Bearer realm="proctor", error="invalid_token"'}
 
     def problem(self, request_id: str | None = None) -> dict[str, Any]:
         body = super().problem(request_id)
@@ -210,9 +236,17 @@ class NotFound(ApiError):
     code = "not_found"
     title = "Not found"
 
+    #: The specific 404 codes of ERR-CODE-001, with their titles.
+    SPECIFIC: ClassVar[dict[str, str]] = {
+        "provider_not_found": "Provider not found",
+        "session_not_found": "Session not found",
+    }
+
     def __init__(
         self, description: str, *, code: str | None = None, detail: str | None = None
     ) -> None:
+        if code is not None and code not in self.SPECIFIC:
+            raise ValueError(f"unknown 404 code {code!r}")
         super().__init__(description, detail=detail)
         self._code = code
 
@@ -220,6 +254,7 @@ class NotFound(ApiError):
         body = super().problem(request_id)
         if self._code is not None:
             body["code"] = self._code
+            body["title"] = self.SPECIFIC[self._code]
             body["type"] = f"https://proctor.dev/errors/{self._code}"
         return body
 
@@ -258,6 +293,42 @@ class SessionExpired(ApiError):
     status = 400
     code = "session_expired"
     title = "Session expired"
+
+
+class SessionFailed(ApiError):
+    """A 3-legged session that failed at the provider; ``reason`` names the cause."""
+
+    status = 400
+    code = "session_failed"
+    title = "Session failed"
+
+    def __init__(self, description: str, *, reason: str, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.reason = reason
+
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        body = super().problem(request_id)
+        body["reason"] = self.reason
+        return body
+
+
+class RateLimited(ApiError):
+    status = 429
+    code = "rate_limited"
+    title = "Too many requests"
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+    code = "method_not_allowed"
+    title = "Method not allowed"
+
+    def __init__(self, allowed: list[str]) -> None:
+        super().__init__("This path does not support the method.")
+        self.allowed = allowed
+
+    def headers(self) -> dict[str, str]:
+        return {"Allow": ", ".join(self.allowed)}
 
 
 class UpstreamError(ApiError):
@@ -314,9 +385,10 @@ class InvalidClient(OAuthError):
         self.used_basic = used_basic
 
     def headers(self) -> dict[str, str]:
+        # RFC 6749 §5.2 requires the challenge when Basic was used; proctor always sends
+        # it (ERR-OAUTH-002), so a client learns which scheme to use.
         headers = super().headers()
-        if self.used_basic:
-            headers["WWW-Authenticate"] = 'Basic realm="proctor"'
+        headers["WWW-Authenticate"] = 'Basic realm="proctor"'
         return headers
 
 
@@ -340,6 +412,13 @@ class InvalidTarget(OAuthError):
     """RFC 8707 §2 and RFC 8693 §2.2.2: the requested audience or resource is refused."""
 
     error = "invalid_target"
+
+
+class ServerError(OAuthError):
+    """RFC 6749 §5.2 (via §4.1.2.1): an unexpected fault; the description says nothing more."""
+
+    status = 500
+    error = "server_error"
 
 
 class UnsupportedTokenType(OAuthError):

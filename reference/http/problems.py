@@ -54,7 +54,7 @@ def _oauth_error(_: Request, exc: Exception) -> Response:
 
 
 _HTTP_CODES: dict[int, tuple[str, str]] = {
-    400: ("invalid_request_body", "Bad request"),
+    400: ("invalid_request_body", "Invalid request body"),
     404: ("not_found", "Not found"),
     405: ("method_not_allowed", "Method not allowed"),
     413: ("payload_too_large", "Payload too large"),

@@ -17,10 +17,39 @@ def test_oauth_error_body_and_no_store() -> None:
     assert err.headers()["Cache-Control"] == "no-store"
 
 
-def test_invalid_client_challenges_only_when_basic_was_used() -> None:
-    assert errors.InvalidClient("bad client", used_basic=True).status == 401
-    assert "WWW-Authenticate" in errors.InvalidClient("x", used_basic=True).headers()
-    assert "WWW-Authenticate" not in errors.InvalidClient("x").headers()
+def test_invalid_client_is_401_with_a_basic_challenge() -> None:
+    # RFC 6749 §5.2 requires it when Basic was used; ERR-OAUTH-002 always.
+    for err in (errors.InvalidClient("x", used_basic=True), errors.InvalidClient("x")):
+        assert err.status == 401
+        assert err.headers()["WWW-Authenticate"] == 'Basic realm="proctor"'
+
+
+def test_bearer_challenges_follow_rfc6750() -> None:
+    assert errors.Unauthenticated("no credential").headers() == {
+        "WWW-Authenticate": 'Bearer realm="proctor"'
+    }
+    bad = errors.Unauthenticated("bad token", error="invalid_token", data_plane=True)
+    assert bad.headers()["WWW-Authenticate"] == (
+        'Bearer realm="proctor", error="invalid_token", Basic realm="proctor"'
+    )
+    rejected = errors.UserTokenRejected("user token rejected", reason="expired")
+    assert 'error="invalid_token"' in rejected.headers()["WWW-Authenticate"]
+
+
+def test_session_failed_and_method_not_allowed() -> None:
+    body = errors.SessionFailed("the provider refused", reason="access_denied").problem()
+    assert (body["status"], body["code"], body["reason"]) == (
+        400,
+        "session_failed",
+        "access_denied",
+    )
+    err = errors.MethodNotAllowed(["GET", "POST"])
+    assert (err.status, err.headers()["Allow"]) == (405, "GET, POST")
+
+
+def test_unknown_specific_not_found_code_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="404"):
+        errors.NotFound("x", code="workload_gone")
 
 
 @pytest.mark.parametrize("bad", ['quote " inside', "back\\slash", "new\nline", "caf\u00e9"])
@@ -47,6 +76,7 @@ def test_problem_details_shape() -> None:
 def test_specific_not_found_code() -> None:
     body = errors.NotFound("no such provider", code="provider_not_found").problem()
     assert body["code"] == "provider_not_found"
+    assert body["title"] == "Provider not found"
     assert body["status"] == 404
 
 
