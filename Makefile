@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PACKAGES := -p proctor.reference -p proctor.conformance -p proctor.mock_idps -p proctor.cli
 
-.PHONY: run test setup lint typecheck pytest docs spec-index clean
+.PHONY: run test setup lint typecheck pytest pg-test docs spec-index clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ typecheck:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The PostgreSQL-marked tests against a throwaway server (.ci/postgres.sh starts it and
+# stops it afterwards; set PROCTOR_TEST_POSTGRES_URL to use your own server instead).
+pg-test: setup
+	bash -c 'source .ci/postgres.sh && $(BIN)/pytest -m postgres $(PYTEST_ARGS)'
 
 docs:
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site

@@ -57,7 +57,7 @@ proctor_pg_port_free() {
 # Runs a command as the cluster's owner (the postgres system user when we are root).
 proctor_pg_as_owner() {
     if [ "$(id -u)" -eq 0 ]; then
-        runuser -u postgres -- "$@"
+        PATH="$PATH:/usr/sbin:/sbin" runuser -u postgres -- "$@"
     else
         "$@"
     fi
@@ -88,7 +88,8 @@ proctor_pg_start() {
     }
 
     if [ "$(id -u)" -eq 0 ] && ! id -u postgres >/dev/null 2>&1; then
-        useradd --system --user-group --home-dir /nonexistent --shell /usr/sbin/nologin postgres
+        PATH="$PATH:/usr/sbin:/sbin" useradd --system --user-group --home-dir /nonexistent \
+            --shell /usr/sbin/nologin postgres
     fi
 
     PROCTOR_PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/proctor-pg.XXXXXX")"
