@@ -70,7 +70,12 @@ class SchemaError(StorageError):
 
 class Transaction(Protocol):
     """One open transaction. It commits when its ``with`` block ends normally and rolls
-    back when the block raises; it cannot be used after the block."""
+    back when the block raises; it cannot be used after the block.
+
+    A statement that fails dooms the transaction on both back-ends (as PostgreSQL does
+    natively): later statements raise :class:`StorageError`, and so does the end of the
+    block, after rolling back, even if the caller caught the first error.
+    """
 
     @property
     def dialect(self) -> Dialect: ...
@@ -206,14 +211,20 @@ class DbapiTransaction:
         self._database = database
         self._connection = connection
         self._open = True
+        self.failed = False
 
     @property
     def dialect(self) -> Dialect:
         return self._database.dialect
 
-    def _cursor(self, sql: str, params: Params) -> Any:
+    def _check_usable(self) -> None:
         if not self._open:
             raise RuntimeError("the transaction has ended")
+        if self.failed:
+            raise StorageError("an earlier statement failed; this transaction can only roll back")
+
+    def _cursor(self, sql: str, params: Params) -> Any:
+        self._check_usable()
         if isinstance(params, str | bytes) or not isinstance(params, Sequence):
             raise TypeError("params must be a sequence of values")
         cursor = self._connection.cursor()
@@ -221,6 +232,7 @@ class DbapiTransaction:
             cursor.execute(self._database.translate(sql), tuple(params))
         except Exception as exc:
             cursor.close()
+            self.failed = True
             raise self._database.map_error(exc) from exc
         return cursor
 
@@ -239,12 +251,12 @@ class DbapiTransaction:
             cursor.close()
 
     def executemany(self, sql: str, params_seq: Iterable[Params]) -> None:
-        if not self._open:
-            raise RuntimeError("the transaction has ended")
+        self._check_usable()
         cursor = self._connection.cursor()
         try:
             cursor.executemany(self._database.translate(sql), [tuple(p) for p in params_seq])
         except Exception as exc:
+            self.failed = True
             raise self._database.map_error(exc) from exc
         finally:
             cursor.close()
@@ -322,6 +334,18 @@ class PooledDatabase(abc.ABC, Generic[C]):
                     broken = self._is_broken(connection, exc)
                 raise
             handle.end()
+            if handle.failed:
+                # PostgreSQL aborts a transaction at its first error and would turn COMMIT
+                # into a silent ROLLBACK; SQLite would commit the statements that worked.
+                # Both refuse here, so a caller that swallowed the error learns of it.
+                error = StorageError("a statement of this transaction failed; it was rolled back")
+                try:
+                    self._end(connection, readonly, commit=False)
+                except Exception:  # noqa: BLE001 - the connection is discarded below
+                    broken = True
+                else:
+                    broken = self._is_broken(connection, error)
+                raise error
             try:
                 self._end(connection, readonly, commit=True)
             except Exception as exc:

@@ -57,5 +57,12 @@ def database(database_url: str) -> Iterator[Database]:
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh schema on the PostgreSQL server, for PostgreSQL-only tests."""
+    with storage_testing.scratch_postgres_url(postgres_server_url()) as url:
+        yield url
+
+
+@pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(start=1_800_000_000.0)

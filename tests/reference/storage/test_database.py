@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -200,3 +201,21 @@ def test_sqlite_is_configured_for_durability(tmp_path: object) -> None:
 )
 def test_placeholder_translation(portable: str, psycopg: str) -> None:
     assert to_psycopg(portable) == psycopg
+
+
+def test_a_swallowed_statement_error_still_dooms_the_transaction(scratch: Database) -> None:
+    """Same semantics on both back-ends: no partial commit after a failed statement."""
+    with scratch.transaction() as tx:
+        tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("a", 1))
+
+    def swallow() -> None:
+        with scratch.transaction() as tx:
+            tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("b", 2))
+            with contextlib.suppress(UniqueViolation):  # the caller swallows the error
+                tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("a", 3))
+            with pytest.raises(StorageError, match="can only roll back"):
+                tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("c", 4))
+
+    with pytest.raises(StorageError, match="rolled back"):
+        swallow()
+    assert count(scratch) == 1
