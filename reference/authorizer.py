@@ -1,60 +1,60 @@
 """The inbound authorizer: is this IdP token acceptable here, and whose is it?
 
-:meth:`Authorizer.decide` answers with a :class:`Decision` (allow, or deny with one
-reason code) and never raises for anything in the token. The checks run in this order,
-and the first failure is the reason (spec: ``02-inbound-authorization.md``):
+:meth:`Authorizer.decide` answers with a :class:`Decision` (allow with the normalised
+identity, or deny with one reason code) and never raises because of the token or the
+state of the IdP (INB-DEC-003). The checks run in the order of spec Table 2.2 and the
+first failure is the reason (INB-ORDER-001):
 
-1. size: 64 KiB or more, or not ASCII → ``malformed`` (JWT-17);
-2. strict compact parsing (:mod:`proctor.reference.compact_jws`) → ``malformed``;
-3. ``alg`` in the configured allow-list; ``none`` in any spelling and every HMAC
-   algorithm never are (RFC 8725 §3.1) → ``alg_not_allowed``;
+0. the requested kind is one of the configured ``token_kinds`` → ``wrong_token_kind``;
+1. size (more than 64 KiB, or not ASCII) and strict compact parsing
+   (:mod:`proctor.reference.compact_jws`) → ``malformed``;
+2. ``alg`` in the allow-list; ``none`` in any spelling and every HMAC algorithm never
+   are (RFC 8725 §3.1) → ``alg_not_allowed``;
+3. ``typ`` among the kind's configured values (RFC 8725 §3.11, RFC 7515 §4.1.9) →
+   ``wrong_token_kind``;
 4. the key for ``(kid, alg)`` from the issuer's JWKS, refreshing at most once per
-   interval on a miss (RFC 8725 §3.10: ``jku``/``x5u``/``jwk``/``x5c`` are never used)
+   interval on a miss; ``jku``/``x5u``/``jwk``/``x5c`` are never used (RFC 8725 §3.10)
    → ``unknown_key``;
-5. the signature (RFC 7515 §5.2) → ``bad_signature``. Nothing below trusts a claim
-   before this point;
-6. ``exp`` present and not past, with the leeway (RFC 7519 §4.1.4; RFC 9068 §2.2
-   requires it) → ``expired`` (a missing or non-numeric one → ``malformed``);
-   ``nbf``/``iat`` not in the future beyond the leeway → ``not_yet_valid``;
-7. ``iss`` equal to the expected issuer (RFC 9068 §4, RFC 8725 §3.8); for Entra's
-   ``{tenantid}`` template the token's ``tid`` (a GUID) is substituted; a key that
-   carries its own ``issuer`` must match too, so one tenant's key never validates
-   another tenant's token → ``wrong_issuer``;
-8. the token kind (RFC 8725 §3.11-3.12): ``typ`` in the configured values for the
-   requested kind, and the profile's content marker (Cognito ``token_use``, Okta
-   ``cid``, Entra ``appid``/``azp``) → ``wrong_token_kind``;
-9. the audience (RFC 8725 §3.9, RFC 9068 §4): ``aud`` (string or array) intersects
-   ``allowed_audiences`` for access tokens, ``allowed_clients`` for ID tokens (OpenID
-   Connect Core §3.1.3.7); comparison is exact, so Entra's v1 audiences with and
-   without a trailing slash both match only if both are configured; a Cognito access
-   token has no ``aud`` and is checked by ``client_id`` alone → ``wrong_audience``;
-10. the client (profile claim, see :mod:`proctor.reference.claims`) in
-    ``allowed_clients`` when that is non-empty → ``client_not_allowed``;
-11. for access tokens, at least one of ``allowed_scopes`` when that is non-empty
-    → ``scope_not_allowed`` (ID tokens carry no scopes, OpenID Connect Core §2);
-12. each custom claim rule, in order → ``claim_rule_failed:<claim>``;
-13. a ``sub`` and the profile's user key (Entra: ``tid`` and ``oid``) → ``malformed``.
+5. the signature (RFC 7515 §5.2) → ``bad_signature``. No claim is read before this;
+6. registered claims present and well-typed (INB-SHAPE-001) → ``malformed``;
+7. ``iss`` identical to the expected issuer (RFC 9068 §4, RFC 8725 §3.8); for Entra's
+   ``{tenantid}`` template the token's ``tid`` (a GUID) is substituted; a key with its
+   own ``issuer`` member must match too, so one tenant's key never validates another
+   tenant's token → ``wrong_issuer``;
+8. ``exp`` (RFC 7519 §4.1.4): now ≥ exp + leeway → ``expired``;
+9. ``nbf``/``iat`` beyond now + leeway → ``not_yet_valid``;
+10. kind claims (RFC 8725 §3.12, :func:`~proctor.reference.claims.kind_claims_ok`) →
+    ``wrong_token_kind``;
+11. audience (RFC 8725 §3.9): ``aud`` intersects ``allowed_audiences`` (exact strings;
+    the ``entra`` profile ignores one trailing ``/``); Cognito access tokens have no
+    ``aud`` and Cognito ID tokens are checked against ``allowed_clients`` →
+    ``wrong_audience``;
+12. the client (``client_id``/``azp``/``appid``/``cid``; for ID tokens ``azp`` or the
+    single ``aud``) in ``allowed_clients`` when that is non-empty → ``client_not_allowed``;
+13. a scope from ``scp``/``scope`` in ``allowed_scopes`` when that is non-empty →
+    ``scope_not_allowed``;
+14. each custom claim rule, in order → ``claim_rule_failed:<claim>``.
 
-**How an ID token is kept out of an access-token check.** The caller says which kind it
-requires. The token must then carry one of that kind's configured ``typ`` values (so
-``at+jwt`` vs. ``JWT`` separates them whenever the IdP types its tokens, and in the
-``generic`` profile the configuration may not let the two kinds share a ``typ``), *and*
-the profile's vendor marker must say the same kind. A kind the configuration does not
-list is never accepted. Finally an ID token's ``aud`` is a client id, which an access
-token check compares with ``allowed_audiences``, never with ``allowed_clients``.
+**How an ID token is kept out of an access-token check.** The caller names the kind it
+requires. The kind must be configured (step 0); the token's ``typ`` must be one of that
+kind's configured values (step 3: ``at+jwt`` vs. ``JWT`` separates them whenever the IdP
+types its tokens); and its content must agree (step 10): an access token never carries
+``nonce``/``at_hash``/``c_hash`` or a ``token_use`` other than ``access``, an ID token never
+carries ``scp``/``scope``/``cid``/``client_id`` or a ``token_use`` other than ``id``, and
+each vendor profile adds its marker (Cognito ``token_use``, Okta ``cid``, Entra
+``azp``/``appid`` on access tokens). Last, an ID token's ``aud`` is a client id, which an
+access-token authorizer does not list in ``allowed_audiences``.
 
-**Decision cache.** Decisions are cached by SHA-256 of the token and the requested kind
-in a bounded LRU. An entry is used only while ``now < exp`` of the token, only for the
-configuration version and key-set generation it was computed with, and only for
-outcomes that cannot change before ``exp``: ``allow`` and the denials that depend on the
-token and configuration alone. ``expired``, ``not_yet_valid`` and ``unknown_key`` (which
-a key rotation can fix) are never cached, nor is anything without a numeric ``exp``.
+**Decision cache** (INB-CACHE-001/002). Only ``allow`` decisions are cached, keyed by
+SHA-256 of the token and the requested kind, in a bounded LRU per authorizer. An entry
+is used only while ``now < exp`` of the token and for at most ``cache_max_age`` seconds
+(default 300), only with the configuration version and key-set generation it was
+computed with: a configuration change, or a JWKS whose keys changed, invalidates it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 import threading
 from collections import OrderedDict
@@ -75,14 +75,17 @@ from proctor.reference.claims import (
     ClaimProfile,
     ClaimRule,
     Identity,
+    access_token_client,
     compile_rule,
     id_token_client,
+    kind_claims_ok,
     read_only,
     scopes_of,
+    well_typed,
 )
 from proctor.reference.clock import Clock
 from proctor.reference.compact_jws import MalformedJws, parse_compact
-from proctor.reference.jwks import DiscoveryKeySource, KeySet, KeySource, VerificationKey
+from proctor.reference.jwks import DiscoveryKeySource, KeySource, VerificationKey
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
@@ -92,8 +95,8 @@ __all__ = [
     "Reason",
 ]
 
-#: Tokens this long or longer are refused unread (JWT-17).
-MAX_TOKEN_LENGTH: Final = 64 * 1024
+#: Longer tokens are ``malformed`` unread (INB-PARSE-001, JWT-17).
+MAX_TOKEN_LENGTH: Final = 65_536
 
 Reason = Literal[
     "ok",
@@ -112,10 +115,7 @@ Reason = Literal[
 #: Every reason code except the parametrised ``claim_rule_failed:<claim>``.
 REASONS: Final[tuple[str, ...]] = Reason.__args__  # type: ignore[attr-defined]
 
-_GUID: Final = re.compile(
-    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)
-_ENTRA_FORMS: Final = ("https://login.microsoftonline.com/{}/v2.0", "https://sts.windows.net/{}/")
+_GUID: Final = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,12 +128,10 @@ class Decision:
     identity: Identity | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """The body of a ``POST /v1/decisions`` response."""
-        body: dict[str, Any] = {"decision": "allow" if self.allowed else "deny"}
-        body["reason"] = self.reason
-        if self.identity is not None:
-            body["identity"] = self.identity.as_dict()
-        return body
+        """The body of a ``POST /v1/decisions`` response (INB-DEC-004, INB-DEC-005)."""
+        if self.identity is None:
+            return {"decision": "allow" if self.allowed else "deny", "reason": self.reason}
+        return {"decision": "allow", "reason": self.reason, "identity": self.identity.as_dict()}
 
 
 _DENY: Final[dict[str, Decision]] = {reason: Decision(False, reason) for reason in REASONS}
@@ -148,14 +146,18 @@ WRONG_TOKEN_KIND: Final = _DENY["wrong_token_kind"]
 WRONG_AUDIENCE: Final = _DENY["wrong_audience"]
 CLIENT_NOT_ALLOWED: Final = _DENY["client_not_allowed"]
 SCOPE_NOT_ALLOWED: Final = _DENY["scope_not_allowed"]
-_UNCACHEABLE: Final = frozenset(("expired", "not_yet_valid", "unknown_key"))
-_KINDS: Final = frozenset(("access_token", "id_token"))
+_KIND_BYTE: Final = {"access_token": b"a", "id_token": b"i"}
 
 
-def _numeric_date(value: Any) -> bool:
-    """RFC 7519 §2 NumericDate: a JSON number (not a boolean), finite."""
-    kind = type(value)
-    return kind is int or (kind is float and math.isfinite(value))
+def _audience_set(config: AuthorizerConfig) -> frozenset[str]:
+    """Accepted ``aud`` values; Entra v1 URIs also with/without one trailing ``/``."""
+    accepted = set(config.allowed_audiences)
+    if config.idp_profile == "entra":  # INB-ENTRA-003
+        for audience in config.allowed_audiences:
+            accepted.add(audience + "/")
+            if audience.endswith("/"):
+                accepted.add(audience[:-1])
+    return frozenset(accepted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +176,7 @@ class _Plan:
     rules: tuple[tuple[ClaimRule, Decision], ...]
     profile: ClaimProfile
     entra: bool
+    cognito: bool
 
     @classmethod
     def build(cls, config: AuthorizerConfig, key_source: KeySource, version: int) -> _Plan:
@@ -184,7 +187,7 @@ class _Plan:
             algorithms=frozenset(config.algorithms),
             leeway=config.leeway_seconds,
             typs=config.typ_rules(),
-            audiences=frozenset(config.allowed_audiences),
+            audiences=_audience_set(config),
             clients=frozenset(config.allowed_clients),
             scopes=frozenset(config.allowed_scopes),
             rules=tuple(
@@ -193,6 +196,7 @@ class _Plan:
             ),
             profile=PROFILES[config.idp_profile],
             entra=config.idp_profile == "entra",
+            cognito=config.idp_profile == "cognito",
         )
 
 
@@ -200,11 +204,11 @@ class _Entry(NamedTuple):
     decision: Decision
     expires_at: float
     version: int
-    generation: int | None  # None: the outcome did not involve keys
+    generation: int
 
 
 class _DecisionCache:
-    """A bounded, thread-safe LRU of decisions."""
+    """A bounded, thread-safe LRU of ``allow`` decisions."""
 
     def __init__(self, size: int) -> None:
         self.size = size
@@ -216,16 +220,14 @@ class _DecisionCache:
     def get(self, key: bytes, now: float, version: int) -> _Entry | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                self.misses += 1
-                return None
-            if now >= entry.expires_at or entry.version != version:
+            if entry is not None and now < entry.expires_at and entry.version == version:
+                self._entries.move_to_end(key)
+                self.hits += 1
+                return entry
+            if entry is not None:
                 del self._entries[key]
-                self.misses += 1
-                return None
-            self._entries.move_to_end(key)
-            self.hits += 1
-            return entry
+            self.misses += 1
+            return None
 
     def discard(self, key: bytes) -> None:
         with self._lock:
@@ -249,7 +251,8 @@ class _DecisionCache:
 class Authorizer:
     """Decides on IdP tokens for one :class:`AuthorizerConfig`. Thread-safe, synchronous.
 
-    ``cache_size=0`` turns the decision cache off.
+    ``cache_size`` bounds the decision cache (``0`` turns it off); ``cache_max_age`` caps
+    the life of an entry in seconds (it never outlives the token's ``exp`` either).
     """
 
     def __init__(
@@ -259,14 +262,16 @@ class Authorizer:
         clock: Clock,
         *,
         cache_size: int = 10_000,
+        cache_max_age: float = 300.0,
     ) -> None:
         if not isinstance(config, AuthorizerConfig):
             raise TypeError("config must be an AuthorizerConfig")
-        if cache_size < 0:
-            raise ValueError("cache_size must be >= 0")
+        if cache_size < 0 or cache_max_age <= 0:
+            raise ValueError("cache_size must be >= 0 and cache_max_age > 0")
         self._clock = clock
         self._plan = _Plan.build(config, key_source, 1)
         self._cache = _DecisionCache(cache_size) if cache_size else None
+        self._cache_max_age = cache_max_age
         self._lock = threading.Lock()
 
     @classmethod
@@ -277,11 +282,17 @@ class Authorizer:
         http: httpx.Client,
         clock: Clock,
         cache_size: int = 10_000,
+        cache_max_age: float = 300.0,
         **key_options: Any,
     ) -> Authorizer:
-        """An authorizer whose keys come from the config's discovery URL."""
+        """An authorizer whose keys come from the config's discovery URL.
+
+        ``key_options`` go to :class:`~proctor.reference.jwks.DiscoveryKeySource`
+        (``refresh_interval``, ``min_ttl``, ``max_ttl``, ``timeout``,
+        ``allow_loopback_http``, ``on_fetch``...).
+        """
         source = DiscoveryKeySource.from_config(config, http=http, clock=clock, **key_options)
-        return cls(config, source, clock, cache_size=cache_size)
+        return cls(config, source, clock, cache_size=cache_size, cache_max_age=cache_max_age)
 
     @property
     def config(self) -> AuthorizerConfig:
@@ -292,7 +303,11 @@ class Authorizer:
         return self._plan.key_source
 
     def reconfigure(self, config: AuthorizerConfig, key_source: KeySource | None = None) -> None:
-        """Apply a changed configuration; no cached decision survives it."""
+        """Apply a replaced configuration; no decision cached before survives it.
+
+        Pass a new ``key_source`` when ``discovery_url``, ``issuer`` or ``idp_profile``
+        changed.
+        """
         if not isinstance(config, AuthorizerConfig):
             raise TypeError("config must be an AuthorizerConfig")
         with self._lock:
@@ -314,47 +329,59 @@ class Authorizer:
 
     # -- deciding --------------------------------------------------------------------------
     def decide(self, token: str, kind: TokenKind = "access_token") -> Decision:
-        """Allow or deny ``token`` as a ``kind``. Raises only for programmer misuse
-        (``TypeError``/``ValueError``) and, when the IdP's keys have never been
-        obtainable, :class:`~proctor.reference.errors.UpstreamError`."""
+        """Allow or deny ``token`` as a ``kind``.
+
+        Raises only for programmer misuse: ``TypeError`` if ``token`` is not a ``str``,
+        ``ValueError`` for a ``kind`` other than ``access_token``/``id_token``.
+        """
         if type(token) is not str:
             raise TypeError("token must be a str")
-        if kind not in _KINDS:
+        kind_byte = _KIND_BYTE.get(kind)
+        if kind_byte is None:
             raise ValueError("kind is access_token or id_token")
-        if len(token) >= MAX_TOKEN_LENGTH or not token.isascii():
-            return MALFORMED
-        now = self._clock.now()
         plan = self._plan
+        typs = plan.typs.get(kind)
+        if typs is None:
+            return WRONG_TOKEN_KIND  # step 0
+        if len(token) > MAX_TOKEN_LENGTH or not token.isascii():
+            return MALFORMED  # step 1, before anything else is computed
+        now = self._clock.now()
         cache = self._cache
         if cache is None:
-            return self._evaluate(plan, token, kind, now)[0]
-        key = hashlib.sha256(token.encode("ascii")).digest() + (b"a" if kind[0] == "a" else b"i")
+            return self._evaluate(plan, typs, token, kind, now)[0]
+        key = hashlib.sha256(token.encode("ascii")).digest() + kind_byte
         entry = cache.get(key, now, plan.version)
         if entry is not None:
-            if entry.generation is None:
-                return entry.decision
             if plan.key_source.current(now).generation == entry.generation:
                 return entry.decision
             cache.discard(key)
-        decision, cache_until, generation = self._evaluate(plan, token, kind, now)
-        if cache_until is not None and now < cache_until and decision.reason not in _UNCACHEABLE:
-            cache.put(key, _Entry(decision, cache_until, plan.version, generation))
+        decision, generation = self._evaluate(plan, typs, token, kind, now)
+        identity = decision.identity
+        if identity is not None:
+            expires_at = min(identity.exp, now + self._cache_max_age)
+            if now < expires_at:
+                cache.put(key, _Entry(decision, expires_at, plan.version, generation))
         return decision
 
     def _evaluate(
-        self, plan: _Plan, token: str, kind: TokenKind, now: float
-    ) -> tuple[Decision, float | None, int | None]:
-        """The decision, how long it may be cached (``None``: not at all), key generation."""
+        self,
+        plan: _Plan,
+        typs: frozenset[str | None],
+        token: str,
+        kind: TokenKind,
+        now: float,
+    ) -> tuple[Decision, int]:
+        """The decision and the key-set generation it was made with."""
         try:
             header, payload, signing_input, signature = parse_compact(token)
         except MalformedJws:
-            return MALFORMED, None, None
-        exp = payload.get("exp")
-        cache_until = exp if _numeric_date(exp) else None
-
+            return MALFORMED, 0
         alg = header["alg"]
         if alg not in plan.algorithms:
-            return ALG_NOT_ALLOWED, cache_until, None
+            return ALG_NOT_ALLOWED, 0
+        typ = header.get("typ")
+        if (None if typ is None else normalize_typ(typ)) not in typs:
+            return WRONG_TOKEN_KIND, 0
 
         source = plan.key_source
         keyset = source.current(now)
@@ -364,87 +391,72 @@ class Authorizer:
             keyset = source.refresh_unknown_kid(keyset, now)
             key = keyset.index.get((kid, alg))
             if key is None:
-                return UNKNOWN_KEY, None, None
-        generation = keyset.generation
+                return UNKNOWN_KEY, keyset.generation
         if not key.verify(signing_input, signature):
-            return BAD_SIGNATURE, cache_until, generation
-        # -- the claims are authentic from here on ---------------------------------------
-        return (
-            self._check_claims(plan, header, payload, kind, now, key, keyset),
-            cache_until,
-            generation,
-        )
+            return BAD_SIGNATURE, keyset.generation
+        # -- the payload is authentic from here on ----------------------------------------
+        decision = self._check_claims(plan, payload, kind, now, key, keyset.issuer)
+        return decision, keyset.generation
 
     def _check_claims(
         self,
         plan: _Plan,
-        header: dict[str, Any],
         payload: dict[str, Any],
         kind: TokenKind,
         now: float,
         key: VerificationKey,
-        keyset: KeySet,
+        expected_issuer: str,
     ) -> Decision:
-        leeway = plan.leeway
-        exp: Any = payload.get("exp")
-        if not _numeric_date(exp):
+        if not well_typed(payload, plan.entra):
             return MALFORMED
+        iss: str = payload["iss"]
+        quick = iss == expected_issuer and key.issuer is None and not plan.entra
+        if not quick and not _issuer_ok(plan, iss, payload, key, expected_issuer):
+            return WRONG_ISSUER
+        leeway = plan.leeway
+        exp = payload["exp"]
         if now >= exp + leeway:
             return EXPIRED
-        for name in ("nbf", "iat"):
-            if name in payload:
-                value = payload[name]
-                if not _numeric_date(value):
-                    return MALFORMED
-                if value > now + leeway:
-                    return NOT_YET_VALID
+        latest = now + leeway
+        nbf = payload.get("nbf")
+        if nbf is not None and nbf > latest:
+            return NOT_YET_VALID
+        iat = payload.get("iat")
+        if iat is not None and iat > latest:
+            return NOT_YET_VALID
 
-        iss = payload.get("iss")
-        if type(iss) is not str or not self._issuer_ok(plan, iss, payload, key, keyset.issuer):
-            return WRONG_ISSUER
-
-        typs = plan.typs.get(kind)
-        typ = header.get("typ")
-        if typs is None or (None if typ is None else normalize_typ(typ)) not in typs:
-            return WRONG_TOKEN_KIND
         profile = plan.profile
-        if not profile.is_kind(payload, kind):
+        if not kind_claims_ok(payload, kind, profile):
             return WRONG_TOKEN_KIND
 
         access = kind == "access_token"
-        allowed = plan.audiences if access else plan.clients
-        aud = payload.get("aud")
-        if type(aud) is str:
-            if aud not in allowed:
+        # INB-COG-001: Cognito access tokens have no aud; its ID tokens' aud is a client.
+        audiences = (None if access else plan.clients) if plan.cognito else plan.audiences
+        if audiences is not None:
+            aud = payload.get("aud")
+            if type(aud) is str:
+                if aud not in audiences:
+                    return WRONG_AUDIENCE
+            elif aud is None or audiences.isdisjoint(aud):
                 return WRONG_AUDIENCE
-        elif type(aud) is list:
-            if not any(type(a) is str and a in allowed for a in aud):
-                return WRONG_AUDIENCE
-        elif not (aud is None and access and profile.access_audience_optional):
-            return WRONG_AUDIENCE
 
-        client = profile.access_client(payload) if access else id_token_client(payload)
+        client = access_token_client(payload) if access else id_token_client(payload)
         if plan.clients and client not in plan.clients:
             return CLIENT_NOT_ALLOWED
 
         scopes = scopes_of(payload)
-        if access and plan.scopes and plan.scopes.isdisjoint(scopes):
+        if plan.scopes and plan.scopes.isdisjoint(scopes):
             return SCOPE_NOT_ALLOWED
 
         for rule, denial in plan.rules:
             if not rule(payload):
                 return denial
 
-        sub = payload.get("sub")
-        if type(sub) is not str or not sub:
-            return MALFORMED
-        user_key = profile.user_key(payload, sub)
-        if user_key is None:
-            return MALFORMED
+        sub: str = payload["sub"]
         identity = Identity(
             issuer=iss,
             subject=sub,
-            user_key=user_key,
+            user_key=profile.user_key(payload, sub),
             client_id=client,
             scopes=scopes,
             token_kind=kind,
@@ -453,28 +465,24 @@ class Authorizer:
         )
         return Decision(True, "ok", identity)
 
-    @staticmethod
-    def _issuer_ok(
-        plan: _Plan, iss: str, payload: Mapping[str, Any], key: VerificationKey, expected: str
-    ) -> bool:
-        tid: str | None = None
-        if plan.entra:
-            value = payload.get("tid")
-            if type(value) is str and _GUID.fullmatch(value):
-                tid = value
-            elif TENANT_PLACEHOLDER in expected or TENANT_PLACEHOLDER in (key.issuer or ""):
-                return False  # a template needs the token's tenant, and it must be a GUID
-        if tid is not None and TENANT_PLACEHOLDER in expected:
-            expected = expected.replace(TENANT_PLACEHOLDER, tid)
-        if iss != expected:
+
+def _issuer_ok(
+    plan: _Plan, iss: str, payload: Mapping[str, Any], key: VerificationKey, expected: str
+) -> bool:
+    """INB-ISS-001, INB-ENTRA-001, INB-ENTRA-002."""
+    tid = payload.get("tid")
+    guid = tid if type(tid) is str and _GUID.fullmatch(tid) else None
+    if plan.entra and TENANT_PLACEHOLDER in expected:
+        if guid is None:
             return False
-        if key.issuer is None:
-            return True
-        key_issuer = key.issuer
-        if tid is not None:
-            key_issuer = key_issuer.replace(TENANT_PLACEHOLDER, tid)
-        if key_issuer == iss:
-            return True
-        # Entra: the tenant's v1 and v2 issuers name the same tenant.
-        forms = {form.format(tid) for form in _ENTRA_FORMS} if tid is not None else set()
-        return key_issuer in forms and iss in forms
+        expected = expected.replace(TENANT_PLACEHOLDER, guid)
+    if iss != expected:
+        return False
+    if key.issuer is None:
+        return True
+    key_issuer = key.issuer
+    if TENANT_PLACEHOLDER in key_issuer:
+        if guid is None:
+            return False
+        key_issuer = key_issuer.replace(TENANT_PLACEHOLDER, guid)
+    return key_issuer == iss

@@ -8,15 +8,16 @@ validated when it is built, so an :class:`~proctor.reference.authorizer.Authoriz
 never sees an unsafe configuration:
 
 - algorithms come from an allow-list of asymmetric JWS algorithms; ``none`` and the
-  HMAC family are refused (RFC 8725 §3.1, §3.2);
-- the discovery URL and issuer are ``https`` (loopback ``http`` is allowed for
-  development unless the validation context says ``allow_loopback_http=False``);
-- the audience is always checked (RFC 8725 §3.9): an authorizer that accepts access
-  tokens names its audiences (Cognito access tokens have no ``aud``; they are checked by
-  ``client_id`` instead, so a Cognito authorizer names its clients);
-- the token kinds are mutually exclusive where the profile cannot tell them apart by
-  content (RFC 8725 §3.12): in the ``generic`` profile, the ``typ`` values of
-  ``access_token`` and ``id_token`` must not overlap.
+  HMAC family are refused (RFC 8725 §3.1, §3.2; INB-CFG-002);
+- the discovery URL and issuer are ``https`` without query or fragment; ``http`` on a
+  loopback host only in insecure development mode (TERM-DEV-001), which a caller turns
+  on with the validation context ``{"allow_loopback_http": True}``;
+- the audience is always checked (RFC 8725 §3.9): ``allowed_audiences`` is non-empty,
+  except in the ``cognito`` profile, where it is empty and ``allowed_clients`` is not
+  (Cognito access tokens carry no ``aud``, INB-COG-001);
+- custom claim rules use only the operator/type combinations of spec Table 2.3.
+
+Member rules are spec Table 2.1; defaults for ``token_kinds`` are Table 2.4.
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ TENANT_PLACEHOLDER: Final = "{tenantid}"
 #: a generic IdP is expected to follow RFC 9068 §2.1 (``at+jwt``).
 DEFAULT_TOKEN_KINDS: Final[dict[str, list[dict[str, Any]]]] = {
     "generic": [{"kind": "access_token", "typ": ["at+jwt"]}],
-    "okta": [{"kind": "access_token", "typ": [None]}],
+    "okta": [{"kind": "access_token", "typ": [None, "application/okta-internal-at+jwt"]}],
     "entra": [{"kind": "access_token", "typ": ["JWT"]}],
     "cognito": [{"kind": "access_token", "typ": [None]}],
 }
@@ -82,7 +83,19 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{2,63}")
 _OIDC_SUFFIX = "/.well-known/openid-configuration"
 _RFC8414_SEGMENT = "/.well-known/oauth-authorization-server"
 _MAX_LIST = 100
+_MAX_RULES = 50
 _MAX_VALUE = 1024
+
+_RULE_COMBINATIONS: Final = frozenset(
+    (
+        ("equals", "string"),
+        ("equals", "number"),
+        ("equals", "boolean"),
+        ("equals", "string_list"),
+        ("contains", "string"),
+        ("contains_any", "string_list"),
+    )
+)
 
 Text = Annotated[StrictStr, Field(min_length=1, max_length=_MAX_VALUE)]
 TypValue = Annotated[StrictStr, Field(min_length=1, max_length=128)]
@@ -113,14 +126,17 @@ def is_loopback_http(url: str) -> bool:
         return False
 
 
-def check_url(url: str, what: str, *, allow_loopback_http: bool) -> None:
-    """Raise ``ValueError`` unless ``url`` is absolute ``https`` (or loopback ``http``)."""
+def check_url(url: str, what: str, *, allow_loopback_http: bool, query: bool = False) -> None:
+    """Raise ``ValueError`` unless ``url`` is absolute ``https`` (or loopback ``http``)
+    without fragment (and without query unless ``query``)."""
     try:
         parts = urlsplit(url)
     except ValueError as exc:  # e.g. an unbalanced IPv6 bracket
         raise ValueError(f"{what} is not a URL") from exc
     if parts.fragment or "#" in url:
         raise ValueError(f"{what} must not have a fragment")
+    if not query and (parts.query or "?" in url):
+        raise ValueError(f"{what} must not have a query")
     if not parts.hostname:
         raise ValueError(f"{what} must be an absolute URL")
     if parts.username is not None or parts.password is not None:
@@ -129,7 +145,7 @@ def check_url(url: str, what: str, *, allow_loopback_http: bool) -> None:
         return
     if allow_loopback_http and is_loopback_http(url):
         return
-    raise ValueError(f"{what} must use https (http only on loopback for development)")
+    raise ValueError(f"{what} must use https (http only on loopback in development mode)")
 
 
 def expected_issuer_from_discovery_url(url: str) -> str:
@@ -159,9 +175,7 @@ def expected_issuer_from_discovery_url(url: str) -> str:
 
 def _loopback_allowed(info: ValidationInfo) -> bool:
     context = info.context
-    if isinstance(context, dict):
-        return bool(context.get("allow_loopback_http", True))
-    return True
+    return isinstance(context, dict) and context.get("allow_loopback_http") is True
 
 
 def _unique(values: tuple[Any, ...], what: str) -> tuple[Any, ...]:
@@ -171,18 +185,18 @@ def _unique(values: tuple[Any, ...], what: str) -> tuple[Any, ...]:
 
 
 class CustomClaimRule(BaseModel):
-    """One extra claim check, applied in order after the standard checks.
+    """One extra claim check, applied in order after the standard checks (INB-RULE-001).
 
     Comparison is typed; nothing is coerced (a number never equals its string form, a
-    boolean is not a number):
+    boolean is not a number). The combinations (spec Table 2.3):
 
-    - ``equals``: the claim has the type of ``value_type`` and equals ``value``
-      (``string_list``: a JSON array of strings with the same members, order ignored);
-    - ``contains``: the claim is a JSON array; for ``string``/``number``/``boolean`` it
-      has an element of that type equal to ``value``; for ``string_list`` it has every
-      string of ``value``;
-    - ``contains_any``: the claim is a JSON array of which at least one string is in
-      ``value`` (``value_type`` must be ``string_list``).
+    - ``equals`` with ``string``, ``number`` (``1`` equals ``1.0``) or ``boolean``: the
+      claim has that JSON type and equals ``value``; with ``string_list``: the claim is an
+      array of strings with the same set of elements;
+    - ``contains`` with ``string``: the claim is an array of strings with an element
+      equal to ``value``;
+    - ``contains_any`` with ``string_list``: the claim is an array of strings sharing an
+      element with ``value``, or a string equal to one of its elements.
 
     A missing claim fails the rule.
     """
@@ -214,16 +228,16 @@ class CustomClaimRule(BaseModel):
                 raise ValueError(f"strings are at most {_MAX_VALUE} characters")
         elif isinstance(value, str) and len(value) > _MAX_VALUE:
             raise ValueError(f"strings are at most {_MAX_VALUE} characters")
-        if self.operator == "contains_any" and kind != "string_list":
-            raise ValueError("contains_any takes a string_list value")
+        if (self.operator, kind) not in _RULE_COMBINATIONS:
+            raise ValueError(f"operator {self.operator!r} does not take value_type {kind!r}")
         return self
 
 
 class TokenKindRule(BaseModel):
     """A token kind the authorizer accepts and its acceptable ``typ`` header values.
 
-    ``None`` in ``typ`` means "no ``typ`` header". Values are stored normalised (see
-    :func:`normalize_typ`).
+    ``None`` in ``typ`` means "no ``typ`` header". Values are kept as given and compared
+    in their :func:`normalize_typ` form (INB-KIND-001).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -233,15 +247,9 @@ class TokenKindRule(BaseModel):
 
     @field_validator("typ")
     @classmethod
-    def _normalise(cls, value: tuple[str | None, ...]) -> tuple[str | None, ...]:
-        normalised = tuple(None if v is None else normalize_typ(v) for v in value)
-        return _unique(normalised, "typ")
-
-    @model_validator(mode="after")
-    def _id_tokens_are_not_access_tokens(self) -> TokenKindRule:
-        if self.kind == "id_token" and "at+jwt" in self.typ:
-            raise ValueError("at+jwt marks an access token (RFC 9068 §2.1), never an ID token")
-        return self
+    def _distinct(cls, value: tuple[str | None, ...]) -> tuple[str | None, ...]:
+        _unique(tuple(None if v is None else normalize_typ(v) for v in value), "typ")
+        return value
 
 
 class AuthorizerConfig(BaseModel):
@@ -258,7 +266,7 @@ class AuthorizerConfig(BaseModel):
     allowed_audiences: Annotated[tuple[Text, ...], Field(max_length=_MAX_LIST)] = ()
     allowed_clients: Annotated[tuple[Text, ...], Field(max_length=_MAX_LIST)] = ()
     allowed_scopes: Annotated[tuple[Text, ...], Field(max_length=_MAX_LIST)] = ()
-    custom_claims: Annotated[tuple[CustomClaimRule, ...], Field(max_length=_MAX_LIST)] = ()
+    custom_claims: Annotated[tuple[CustomClaimRule, ...], Field(max_length=_MAX_RULES)] = ()
     token_kinds: Annotated[tuple[TokenKindRule, ...], Field(min_length=1, max_length=2)]
     algorithms: Annotated[tuple[Algorithm, ...], Field(min_length=1, max_length=10)] = ("RS256",)
     leeway_seconds: Annotated[StrictInt, Field(ge=0, le=300)] = 60
@@ -292,13 +300,13 @@ class AuthorizerConfig(BaseModel):
     def _issuer(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if value.count(TENANT_PLACEHOLDER) > 1:
+            raise ValueError(f"issuer contains {TENANT_PLACEHOLDER} at most once")
         check_url(
             value.replace(TENANT_PLACEHOLDER, "tenant"),
             "issuer",
             allow_loopback_http=_loopback_allowed(info),
         )
-        if urlsplit(value).query:
-            raise ValueError("issuer must not have a query (RFC 8414 §2)")
         return value
 
     @field_validator("algorithms", mode="before")
@@ -332,32 +340,24 @@ class AuthorizerConfig(BaseModel):
         issuer = self.issuer or ""
         if TENANT_PLACEHOLDER in issuer and self.idp_profile != "entra":
             raise ValueError(f"the {TENANT_PLACEHOLDER} issuer template is Entra-only")
-        if "access_token" in kinds:
-            if self.idp_profile == "cognito":
-                if not self.allowed_clients:
-                    raise ValueError(
-                        "Cognito access tokens carry no aud: allowed_clients must name the "
-                        "app clients"
-                    )
-            elif not self.allowed_audiences:
-                raise ValueError("allowed_audiences must not be empty (RFC 8725 §3.9)")
-        if "id_token" in kinds and not self.allowed_clients:
-            raise ValueError(
-                "ID tokens are audience-restricted to clients: allowed_clients must not be "
-                "empty (OpenID Connect Core §3.1.3.7)"
-            )
-        if self.idp_profile == "generic" and len(self.token_kinds) == 2:
-            first, second = (set(rule.typ) for rule in self.token_kinds)
-            if first & second:
+        if self.idp_profile == "cognito":
+            if self.allowed_audiences:
                 raise ValueError(
-                    "in the generic profile the typ values of access_token and id_token "
-                    "must not overlap (RFC 8725 §3.12)"
+                    "Cognito access tokens carry no aud: allowed_audiences must be empty; "
+                    "ID tokens are checked against allowed_clients (INB-COG-001)"
                 )
+            if not self.allowed_clients:
+                raise ValueError("the cognito profile needs allowed_clients (INB-COG-001)")
+        elif not self.allowed_audiences:
+            raise ValueError("allowed_audiences must not be empty (RFC 8725 §3.9)")
         return self
 
     def typ_rules(self) -> dict[str, frozenset[str | None]]:
-        """Accepted normalised ``typ`` values per configured kind."""
-        return {rule.kind: frozenset(rule.typ) for rule in self.token_kinds}
+        """Accepted :func:`normalize_typ` values per configured kind."""
+        return {
+            rule.kind: frozenset(None if t is None else normalize_typ(t) for t in rule.typ)
+            for rule in self.token_kinds
+        }
 
     def configured_issuer(self) -> str:
         """The issuer the tokens must carry: ``issuer`` or the one the discovery URL names."""

@@ -1,24 +1,22 @@
-"""Reading verified claims: per-IdP normalisation, custom claim rules, the identity.
+"""Reading verified claims: shapes, token kinds, per-IdP normalisation, claim rules.
 
-Everything here runs on claims whose signature the authorizer has already verified.
+Everything here runs on claims whose signature the authorizer has already verified
+(spec ``02-inbound-authorization.md`` §2.7-2.8).
 
-Per-IdP profiles (facts with sources in ``/work/shared/notes/idps.md``):
+Per-IdP profiles (spec Table 2.4; vendor facts in ``/work/shared/notes/idps.md``):
 
-======== ============================ ====================== ==============================
-profile  access-token client claim    user key               kind marker
-======== ============================ ====================== ==============================
-generic  ``client_id``, else ``azp``  ``sub``                ``typ`` only (configured kinds)
-okta     ``cid``                      ``uid``, else ``sub``  access tokens carry ``cid``;
-                                                             ID tokens never do
-entra    ``appid`` (v1), ``azp`` (v2) ``{tid}:{oid}``        access tokens carry ``appid``
-                                                             or ``azp``; ID tokens neither
-cognito  ``client_id``                ``sub``                ``token_use``: ``access``/``id``
-======== ============================ ====================== ==============================
+======== ============================== ================ ==================================
+profile  access-token kind marker       user key         audience
+======== ============================== ================ ==================================
+generic  (``typ`` and the common rules) ``sub``          ``aud``
+okta     ``cid`` present                ``uid``/``sub``  ``aud``
+entra    ``azp`` (v2) or ``appid`` (v1) ``{tid}/{oid}``  ``aud``, one trailing ``/`` ignored
+cognito  ``token_use`` = ``access``     ``sub``          access: none (client instead);
+                                                         ID: ``aud`` in ``allowed_clients``
+======== ============================== ================ ==================================
 
-ID tokens name their client in ``azp`` or, with a single audience, in ``aud`` (OpenID
-Connect Core §2, §3.1.3.7). Okta's ``uid`` is the stable user id (its access-token
-``sub`` is the login); Entra's ``sub`` is pairwise per application, so the user is
-``oid`` within ``tid``.
+Okta's ``uid`` is the stable user id (its access-token ``sub`` is the login name); Entra's
+``sub`` is pairwise per application, so the user is ``oid`` within ``tid``.
 """
 
 from __future__ import annotations
@@ -26,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final
+from typing import Any, Final, TypeGuard
 
 from proctor.reference.authorizer_config import CustomClaimRule, TokenKind
 
@@ -35,9 +33,13 @@ __all__ = [
     "ClaimProfile",
     "ClaimRule",
     "Identity",
+    "access_token_client",
     "compile_rule",
     "id_token_client",
+    "is_numeric_date",
+    "kind_claims_ok",
     "scopes_of",
+    "well_typed",
 ]
 
 ClaimRule = Callable[[Mapping[str, Any]], bool]
@@ -45,29 +47,27 @@ ClaimRule = Callable[[Mapping[str, Any]], bool]
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who a token says the caller is, normalised across IdPs."""
+    """Who a token says the caller is, normalised across IdPs (INB-DEC-004)."""
 
     issuer: str
     subject: str
-    #: The stable key for the user at this issuer (see the profile table above).
+    #: The stable key for the user at this issuer (INB-USER-001).
     user_key: str
     client_id: str | None
     scopes: tuple[str, ...]
     token_kind: TokenKind
     exp: int
-    #: The verified claims, read-only.
+    #: The verified payload, unchanged and read-only.
     claims: Mapping[str, Any]
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``identity`` in a ``POST /v1/decisions`` response."""
+        """``identity`` in a ``POST /v1/decisions`` response: exactly the INB-DEC-004 members."""
         return {
             "issuer": self.issuer,
             "subject": self.subject,
             "user_key": self.user_key,
             "client_id": self.client_id,
             "scopes": list(self.scopes),
-            "token_kind": self.token_kind,
-            "exp": self.exp,
             "claims": dict(self.claims),
         }
 
@@ -76,11 +76,88 @@ def read_only(claims: dict[str, Any]) -> Mapping[str, Any]:
     return MappingProxyType(claims)
 
 
-def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
-    """Scopes from ``scp`` and ``scope``, each a JSON array or a space-separated string.
+def is_numeric_date(value: Any) -> bool:
+    """RFC 7519 §2 NumericDate: a finite JSON number; a boolean is not a number."""
+    kind = type(value)
+    return kind is int or (kind is float and value - value == 0)  # inf - inf is nan
 
-    RFC 9068 §2.2.3 and RFC 8693 §4.2 use a ``scope`` string; Okta sends ``scp`` as an
-    array, Entra as a string. Non-string entries are ignored; order kept, no repeats.
+
+# -- shapes (INB-SHAPE-001) ----------------------------------------------------------------
+
+_STRING_CLAIMS: Final = ("scope", "client_id", "azp", "appid", "cid", "uid", "token_use")
+
+
+def _strings_or_string(value: Any) -> bool:
+    return type(value) is str or (type(value) is list and all(type(v) is str for v in value))
+
+
+def well_typed(claims: Mapping[str, Any], entra: bool) -> bool:
+    """The registered claims the service reads are present where required and well-typed."""
+    sub = claims.get("sub")
+    if type(claims.get("iss")) is not str or type(sub) is not str or not sub:
+        return False
+    if not is_numeric_date(claims.get("exp")):
+        return False
+    if entra and (type(claims.get("tid")) is not str or type(claims.get("oid")) is not str):
+        return False
+    for name in ("nbf", "iat"):
+        if name in claims and not is_numeric_date(claims[name]):
+            return False
+    for name in ("aud", "scp"):
+        if name in claims and not _strings_or_string(claims[name]):
+            return False
+    return all(name not in claims or type(claims[name]) is str for name in _STRING_CLAIMS)
+
+
+# -- token kinds (INB-KIND-002, INB-KIND-003) ----------------------------------------------
+
+_ID_TOKEN_ONLY: Final = ("nonce", "at_hash", "c_hash")
+_ACCESS_TOKEN_ONLY: Final = ("scp", "scope", "cid", "client_id")
+_TOKEN_USE: Final = {"access_token": "access", "id_token": "id"}  # Cognito's values
+
+
+def kind_claims_ok(claims: Mapping[str, Any], kind: TokenKind, profile: ClaimProfile) -> bool:
+    """Content says the same kind as the caller asked for (RFC 8725 §3.12)."""
+    use = claims.get("token_use")
+    if use is not None and use != _TOKEN_USE[kind]:
+        return False
+    foreign = _ID_TOKEN_ONLY if kind == "access_token" else _ACCESS_TOKEN_ONLY
+    if any(name in claims for name in foreign):
+        return False
+    return profile.marked_as(claims, kind)
+
+
+# -- clients and scopes (INB-CLIENT-001, INB-SCOPE-001) -------------------------------------
+
+_CLIENT_CLAIMS: Final = ("client_id", "azp", "appid", "cid")
+
+
+def access_token_client(claims: Mapping[str, Any]) -> str | None:
+    """The first present of ``client_id``, ``azp``, ``appid``, ``cid``."""
+    for name in _CLIENT_CLAIMS:
+        if name in claims:
+            value = claims[name]
+            return value if type(value) is str else None
+    return None
+
+
+def id_token_client(claims: Mapping[str, Any]) -> str | None:
+    """An ID token's client: ``azp``, or its only audience (OpenID Connect Core §2)."""
+    if "azp" in claims:
+        azp = claims["azp"]
+        return azp if type(azp) is str else None
+    aud = claims.get("aud")
+    if type(aud) is str:
+        return aud
+    if type(aud) is list and len(aud) == 1 and type(aud[0]) is str:
+        return str(aud[0])
+    return None
+
+
+def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
+    """The union of ``scp`` (array or space-separated string) and ``scope`` (string).
+
+    In order of first appearance, without repeats or empty strings.
     """
     found: list[str] = []
     for name in ("scp", "scope"):
@@ -92,83 +169,48 @@ def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for s in found if s))
 
 
-def _string(claims: Mapping[str, Any], name: str) -> str | None:
-    value = claims.get(name)
-    return value if type(value) is str and value else None
-
-
-def id_token_client(claims: Mapping[str, Any]) -> str | None:
-    """The client an ID token was issued to: ``azp``, or its only audience."""
-    azp = _string(claims, "azp")
-    if azp is not None:
-        return azp
-    aud = claims.get("aud")
-    if type(aud) is str and aud:
-        return aud
-    if type(aud) is list and len(aud) == 1 and type(aud[0]) is str and aud[0]:
-        return str(aud[0])
-    return None
+# -- profiles ------------------------------------------------------------------------------
 
 
 class ClaimProfile:
     """How the generic profile reads claims; vendor profiles override what differs."""
 
     name: str = "generic"
-    #: Access tokens without ``aud`` are checked by client instead (Cognito).
-    access_audience_optional: bool = False
 
-    def access_client(self, claims: Mapping[str, Any]) -> str | None:
-        """RFC 9068 §2.2 ``client_id``; OpenID ``azp`` as used by many IdPs."""
-        return _string(claims, "client_id") or _string(claims, "azp")
-
-    def is_kind(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
-        """Content that says which kind a token is (beyond ``typ``)."""
+    def marked_as(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
+        """The vendor's own kind marker, beyond the common rules."""
         return True
 
-    def user_key(self, claims: Mapping[str, Any], subject: str) -> str | None:
+    def user_key(self, claims: Mapping[str, Any], subject: str) -> str:
         return subject
 
 
 class _Okta(ClaimProfile):
     name = "okta"
 
-    def access_client(self, claims: Mapping[str, Any]) -> str | None:
-        return _string(claims, "cid")
+    def marked_as(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
+        return kind != "access_token" or "cid" in claims
 
-    def is_kind(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
-        has_cid = "cid" in claims
-        return has_cid if kind == "access_token" else not has_cid
-
-    def user_key(self, claims: Mapping[str, Any], subject: str) -> str | None:
-        return _string(claims, "uid") or subject  # app tokens have no uid
+    def user_key(self, claims: Mapping[str, Any], subject: str) -> str:
+        uid = claims.get("uid")
+        return uid if type(uid) is str else subject  # app tokens have no uid
 
 
 class _Entra(ClaimProfile):
     name = "entra"
 
-    def access_client(self, claims: Mapping[str, Any]) -> str | None:
-        if claims.get("ver") == "1.0":
-            return _string(claims, "appid")
-        return _string(claims, "azp") or _string(claims, "appid")
+    def marked_as(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
+        return kind != "access_token" or "azp" in claims or "appid" in claims
 
-    def is_kind(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
-        marked = "appid" in claims or "azp" in claims
-        return marked if kind == "access_token" else not marked
-
-    def user_key(self, claims: Mapping[str, Any], subject: str) -> str | None:
-        tid, oid = _string(claims, "tid"), _string(claims, "oid")
-        return f"{tid}:{oid}" if tid and oid else None
+    def user_key(self, claims: Mapping[str, Any], subject: str) -> str:
+        return f"{claims['tid']}/{claims['oid']}"  # both strings (well_typed)
 
 
 class _Cognito(ClaimProfile):
     name = "cognito"
-    access_audience_optional = True
 
-    def access_client(self, claims: Mapping[str, Any]) -> str | None:
-        return _string(claims, "client_id")
-
-    def is_kind(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
-        return claims.get("token_use") == ("access" if kind == "access_token" else "id")
+    def marked_as(self, claims: Mapping[str, Any], kind: TokenKind) -> bool:
+        return "token_use" in claims  # and its value was checked by kind_claims_ok
 
 
 PROFILES: Final[Mapping[str, ClaimProfile]] = MappingProxyType(
@@ -176,11 +218,11 @@ PROFILES: Final[Mapping[str, ClaimProfile]] = MappingProxyType(
 )
 
 
-# -- custom claim rules ------------------------------------------------------------------
+# -- custom claim rules (INB-RULE-001, spec Table 2.3) -------------------------------------
 
 
 def _is_number(value: Any) -> bool:
-    return type(value) is int or type(value) is float  # bool is not a number here
+    return type(value) is int or type(value) is float
 
 
 _IS_TYPE: Final[dict[str, Callable[[Any], bool]]] = {
@@ -190,53 +232,45 @@ _IS_TYPE: Final[dict[str, Callable[[Any], bool]]] = {
 }
 
 
-def _strings(value: list[Any]) -> set[str]:
-    return {v for v in value if type(v) is str}
+def _string_array(value: Any) -> TypeGuard[list[str]]:
+    return type(value) is list and all(type(v) is str for v in value)
 
 
 def compile_rule(rule: CustomClaimRule) -> ClaimRule:
-    """A predicate over verified claims for one :class:`CustomClaimRule` (typed, no coercion)."""
+    """A predicate over verified claims for one rule; typed, nothing coerced."""
     name, expected, kind = rule.claim, rule.value, rule.value_type
-    if rule.operator == "contains_any":
+    if rule.operator == "contains_any":  # value_type string_list
         wanted = frozenset(expected) if isinstance(expected, list) else frozenset()
 
         def contains_any(claims: Mapping[str, Any]) -> bool:
             value = claims.get(name)
-            return type(value) is list and not wanted.isdisjoint(_strings(value))
+            if type(value) is str:
+                return value in wanted
+            return _string_array(value) and not wanted.isdisjoint(value)
 
         return contains_any
 
+    if rule.operator == "contains":  # value_type string
+
+        def contains(claims: Mapping[str, Any]) -> bool:
+            value = claims.get(name)
+            return _string_array(value) and expected in value
+
+        return contains
+
     if kind == "string_list":
         members = frozenset(expected) if isinstance(expected, list) else frozenset()
-        if rule.operator == "equals":
 
-            def equals_list(claims: Mapping[str, Any]) -> bool:
-                value = claims.get(name)
-                return (
-                    type(value) is list
-                    and all(type(v) is str for v in value)
-                    and set(value) == members
-                )
-
-            return equals_list
-
-        def contains_all(claims: Mapping[str, Any]) -> bool:
+        def equals_set(claims: Mapping[str, Any]) -> bool:
             value = claims.get(name)
-            return type(value) is list and members <= _strings(value)
+            return _string_array(value) and set(value) == members
 
-        return contains_all
+        return equals_set
 
     is_type = _IS_TYPE[kind]
-    if rule.operator == "equals":
 
-        def equals(claims: Mapping[str, Any]) -> bool:
-            value = claims.get(name)
-            return is_type(value) and bool(value == expected)
-
-        return equals
-
-    def contains(claims: Mapping[str, Any]) -> bool:
+    def equals(claims: Mapping[str, Any]) -> bool:
         value = claims.get(name)
-        return type(value) is list and any(is_type(v) and v == expected for v in value)
+        return is_type(value) and bool(value == expected)
 
-    return contains
+    return equals

@@ -10,7 +10,8 @@ require and refuses anything ambiguous (RFC 8725 §3.4):
   duplicate member names (RFC 7515 §5.2 allows either rejecting them or taking the
   last; we reject) and no ``NaN``/``Infinity`` (not JSON, RFC 8259 §6);
 - ``alg`` is a string; ``kid`` and ``typ`` are strings when present;
-- ``crit`` (RFC 7515 §4.1.11): no extension is understood, so any ``crit`` is refused.
+- ``crit`` (RFC 7515 §4.1.11): no extension is understood, so any ``crit`` is refused;
+- ``cty: JWT`` (a nested token, RFC 7519 §5.2) is refused (RFC 8725 §3.3; INB-PARSE-003).
 
 Header members that carry or point at keys (``jwk``, ``jku``, ``x5c``, ``x5u``) are never
 read: keys come only from the issuer's JWKS (RFC 8725 §3.10).
@@ -34,7 +35,6 @@ from typing import Any, Final, NamedTuple
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding
-from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PublicKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -121,6 +121,11 @@ def _json_object(segment: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+def _media_type(value: str) -> str:
+    lowered = value.lower()
+    return lowered[12:] if lowered.startswith("application/") else lowered
+
+
 def parse_compact(token: str) -> ParsedJws:
     """Split and decode a compact JWS without trusting anything in it.
 
@@ -135,14 +140,15 @@ def parse_compact(token: str) -> ParsedJws:
     alg = header.get("alg")
     if type(alg) is not str:
         raise MalformedJws("alg is missing or not a string")
-    kid = header.get("kid")
-    if kid is not None and type(kid) is not str:
+    if "kid" in header and type(header["kid"]) is not str:
         raise MalformedJws("kid is not a string")
-    typ = header.get("typ")
-    if typ is not None and type(typ) is not str:
+    if "typ" in header and type(header["typ"]) is not str:
         raise MalformedJws("typ is not a string")
     if "crit" in header:
         raise MalformedJws("crit names an extension this service does not understand")
+    cty = header.get("cty", "")
+    if type(cty) is not str or _media_type(cty) == "jwt":
+        raise MalformedJws("nested JWTs are not accepted")
     payload = _json_object(raw[first + 1 : second], "payload")
     signature = _b64decode(raw[second + 1 :])
     return ParsedJws(header, payload, raw[:second], signature)
@@ -210,7 +216,7 @@ def _rsa(key: RSAPublicKey, pad: padding.AsymmetricPadding, digest: str) -> Veri
     return check
 
 
-def _eddsa(key: Ed25519PublicKey | Ed448PublicKey) -> Verifier:
+def _eddsa(key: Ed25519PublicKey) -> Verifier:
     verify = key.verify
 
     def check(signing_input: bytes, signature: bytes) -> bool:
@@ -228,7 +234,7 @@ def verifier_for(alg: str, public_key: object) -> Verifier | None:
 
     The key type must be the algorithm's (RFC 7518 §3.1, RFC 8037 §3.1): RSA for
     ``RS*``/``PS*`` (at least :data:`MIN_RSA_BITS`), the algorithm's own curve for
-    ``ES*``, Ed25519/Ed448 for ``EdDSA``. Symmetric algorithms have no verifier at all.
+    ``ES*``, Ed25519 for ``EdDSA`` (INB-KEY-004). Symmetric algorithms have no verifier.
     """
     family, digest = alg[:2], alg[2:]
     if family in ("RS", "PS") and digest in _HASHES:
@@ -246,6 +252,6 @@ def verifier_for(alg: str, public_key: object) -> Verifier | None:
         if not isinstance(public_key, ec.EllipticCurvePublicKey) or public_key.curve.name != curve:
             return None
         return _ecdsa(public_key, size, order, digest)
-    if alg == "EdDSA" and isinstance(public_key, Ed25519PublicKey | Ed448PublicKey):
+    if alg == "EdDSA" and isinstance(public_key, Ed25519PublicKey):
         return _eddsa(public_key)
     return None

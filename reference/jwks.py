@@ -8,16 +8,23 @@ is one dict access; a key appears in the index only for the algorithms it can se
 :class:`httpx.Client`:
 
 - the discovery document (OpenID Connect Discovery 1.0 §4, or RFC 8414 §3) must name the
-  expected issuer *exactly* (OIDC Discovery §4.3, RFC 8414 §3.3), except Entra's
-  ``{tenantid}`` template (see :meth:`DiscoveryKeySource._check_issuer`);
-- the JWKS (RFC 7517 §5) is cached for the response's ``Cache-Control: max-age`` (RFC
-  9111 §5.2.2.1), minus ``Age``, clamped between a floor and a ceiling;
+  expected issuer *exactly* (OIDC Discovery §4.3, RFC 8414 §3.3, INB-DISC-002): the
+  configured ``issuer``, or else the one the discovery URL names; its ``jwks_uri`` must
+  be ``https`` (INB-DISC-001);
+- both documents are cached for the response's ``Cache-Control: max-age`` (RFC 9111
+  §5.2.2.1) minus ``Age``, clamped between a floor (60 s) and a ceiling (24 h); without
+  ``max-age``, or with ``no-cache``/``no-store``, for the floor (INB-JWKS-001);
 - a token whose ``kid`` is unknown triggers at most one refresh per
-  ``refresh_interval`` (default 60 s) across all threads (a lock plus a
-  "someone-already-refreshed" check, so a burst of such tokens costs one fetch);
+  ``refresh_interval`` (default 60 s) across all threads: a lock plus a
+  "someone-already-refreshed" check, so a burst of such tokens costs one fetch
+  (INB-JWKS-002);
 - when the IdP fails (5xx, timeout, transport error, malformed JSON, a document that
-  breaks the rules above), the last good keys keep being served and the failure is
-  recorded in :class:`JwksStats`; retries wait ``refresh_interval``.
+  breaks the rules above), the last good keys keep being served, without time limit,
+  and the failure is recorded in :class:`JwksStats`; retries wait ``refresh_interval``
+  (INB-JWKS-003). Before any good copy exists the key set is empty, so tokens are
+  denied ``unknown_key``: an IdP failure never becomes an error of the caller;
+- fetches time out after 10 s, bodies over 1 MiB are refused, redirects are not
+  followed (INB-JWKS-004).
 
 A key is usable only if its ``kty``/curve fits the algorithm (no RSA key ever verifies an
 ``ES256`` token, and symmetric keys are never imported), its own ``alg`` (when present)
@@ -40,14 +47,12 @@ from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from proctor.reference.authorizer_config import (
     ALLOWED_ALGORITHMS,
-    TENANT_PLACEHOLDER,
     AuthorizerConfig,
     check_url,
     expected_issuer_from_discovery_url,
 )
 from proctor.reference.clock import Clock
 from proctor.reference.compact_jws import Verifier, verifier_for
-from proctor.reference.errors import UpstreamError
 
 __all__ = [
     "DiscoveryKeySource",
@@ -94,7 +99,7 @@ class KeySource(Protocol):
     """Where an authorizer gets keys. Implementations are thread-safe."""
 
     def current(self, now: float) -> KeySet:
-        """The key set to use now; raises :class:`UpstreamError` if there has never been one."""
+        """The key set to use now (possibly empty); never raises."""
         ...
 
     def refresh_unknown_kid(self, seen: KeySet, now: float) -> KeySet:
@@ -218,29 +223,30 @@ class JwksStats:
         }
 
 
-def cache_lifetime(
-    headers: httpx.Headers, *, default: float, floor: float, ceiling: float
-) -> float:
+def cache_lifetime(headers: httpx.Headers, *, floor: float, ceiling: float) -> float:
     """Seconds a response may be reused: ``max-age`` minus ``Age`` (RFC 9111 §4.2.1, §5.1).
 
-    ``no-store``/``no-cache`` give the floor (we still must not fetch on every request);
-    no ``max-age`` gives ``default``; the result is clamped to ``[floor, ceiling]``.
+    Clamped to ``[floor, ceiling]``; no ``max-age``, ``no-store`` or ``no-cache`` give the
+    floor (INB-JWKS-001: even then the service must not fetch on every request).
     """
-    lifetime = default
+    lifetime = floor
     directives = [d.strip().lower() for d in headers.get("cache-control", "").split(",")]
     for directive in directives:
         name, _, value = directive.partition("=")
+        name = name.strip()
         if name in ("no-store", "no-cache"):
             return floor
         if name == "max-age":
-            try:
-                lifetime = max(0, int(value.strip().strip('"')))
-            except ValueError:
-                lifetime = default
+            digits = value.strip().strip('"')
+            lifetime = int(digits) if _is_digits(digits) else floor
     age = headers.get("age", "0").strip()
-    if age.isdigit():
+    if _is_digits(age):
         lifetime -= int(age)
     return min(max(lifetime, floor), ceiling)
+
+
+def _is_digits(value: str) -> bool:
+    return value.isascii() and value.isdigit()
 
 
 class _FetchFailed(Exception):
@@ -266,34 +272,34 @@ class DiscoveryKeySource:
         http: httpx.Client,
         clock: Clock,
         expected_issuer: str | None = None,
-        idp_profile: str = "generic",
         refresh_interval: float = 60.0,
         min_ttl: float = 60.0,
         max_ttl: float = 86_400.0,
-        default_ttl: float = 3_600.0,
-        max_document_bytes: int = 512 * 1024,
-        allow_loopback_http: bool = True,
+        timeout: float = 10.0,
+        max_document_bytes: int = 1024 * 1024,
+        allow_loopback_http: bool = False,
         on_fetch: FetchHook | None = None,
     ) -> None:
         check_url(discovery_url, "discovery_url", allow_loopback_http=allow_loopback_http)
-        if not 0 < min_ttl <= default_ttl <= max_ttl:
-            raise ValueError("need 0 < min_ttl <= default_ttl <= max_ttl")
-        if refresh_interval <= 0:
-            raise ValueError("refresh_interval must be positive")
+        if not 0 < min_ttl <= max_ttl:
+            raise ValueError("need 0 < min_ttl <= max_ttl")
+        if refresh_interval <= 0 or timeout <= 0:
+            raise ValueError("refresh_interval and timeout must be positive")
         self._url = discovery_url
         self._derived_issuer = expected_issuer_from_discovery_url(discovery_url)
         self._configured_issuer = expected_issuer
-        self._profile = idp_profile
         self._http = http
         self._clock = clock
         self._refresh_interval = refresh_interval
-        self._min_ttl, self._max_ttl, self._default_ttl = min_ttl, max_ttl, default_ttl
+        self._min_ttl, self._max_ttl = min_ttl, max_ttl
+        self._timeout = timeout
         self._max_bytes = max_document_bytes
         self._allow_loopback_http = allow_loopback_http
         self._on_fetch = on_fetch
         self.stats = JwksStats()
         self._lock = threading.Lock()
         self._keyset: KeySet | None = None
+        self._empty = KeySet(expected_issuer or self._derived_issuer, {}, 0, -float("inf"))
         self._fingerprint: str | None = None
         self._issuer: str | None = None
         self._jwks_uri: str | None = None
@@ -310,7 +316,6 @@ class DiscoveryKeySource:
             http=http,
             clock=clock,
             expected_issuer=config.issuer,
-            idp_profile=config.idp_profile,
             **options,
         )
 
@@ -320,15 +325,12 @@ class DiscoveryKeySource:
         if keyset is not None and now < keyset.expires_at:
             return keyset
         if keyset is None:
+            if now < self._retry_at:
+                return self._empty  # the last attempt failed; wait before the next one
             with self._lock:
                 if self._keyset is None and now >= self._retry_at:
                     self._load(now)
-                if self._keyset is None:
-                    raise UpstreamError(
-                        "The identity provider's keys are unavailable.",
-                        detail=self.stats.last_error,
-                    )
-                return self._keyset
+                return self._keyset or self._empty
         # Expired: one thread refreshes, the others keep using the stale set meanwhile.
         if now >= self._retry_at and self._lock.acquire(blocking=False):
             try:
@@ -340,15 +342,15 @@ class DiscoveryKeySource:
 
     def refresh_unknown_kid(self, seen: KeySet, now: float) -> KeySet:
         with self._lock:
-            latest = self._keyset
-            if latest is not None and latest is not seen:
+            latest = self._keyset or self._empty
+            if latest is not seen:
                 return latest  # another thread refreshed while we waited
             if now - self._last_attempt < self._refresh_interval:
                 self.stats.unknown_kid_refreshes_suppressed += 1
-                return latest or seen
+                return latest
             self.stats.unknown_kid_refreshes += 1
             self._load(now)
-            return self._keyset or seen
+            return self._keyset or self._empty
 
     # -- fetching ------------------------------------------------------------------------
     def refresh(self) -> bool:
@@ -408,27 +410,16 @@ class DiscoveryKeySource:
         self._discovery_expires_at = now + lifetime
 
     def _check_issuer(self, issuer: str) -> None:
-        """OIDC Discovery §4.3 / RFC 8414 §3.3: the document names the expected issuer.
+        """The document names the expected issuer, identically (INB-DISC-002).
 
-        The expected issuer is the configured one, or else the discovery URL's. Entra's
-        ``common``/``organizations``/``consumers`` metadata names the template
-        ``https://login.microsoftonline.com/{tenantid}/v2.0``: in the ``entra`` profile
-        a template is accepted when it equals the configured issuer, or, with no
-        configured issuer, when putting the discovery URL's tenant segment in place of
-        ``{tenantid}`` gives the URL's issuer. Tokens are then checked against the
-        template with their own ``tid`` (see the authorizer).
+        RFC 8414 §3.3, OpenID Connect Discovery 1.0 §4.3. Entra's multi-tenant metadata
+        names the template ``https://login.microsoftonline.com/{tenantid}/v2.0``: such an
+        authorizer configures that template as its issuer, and the template is compared
+        as it is; tokens are then checked with their own ``tid`` (INB-ENTRA-001).
         """
-        if self._configured_issuer is not None:
-            if issuer == self._configured_issuer:
-                return
-        elif issuer == self._derived_issuer:
-            return
-        elif self._profile == "entra" and TENANT_PLACEHOLDER in issuer:
-            path = self._derived_issuer.split("://", 1)[-1].split("/")
-            tenant = path[1] if len(path) > 1 else ""
-            if tenant and issuer.replace(TENANT_PLACEHOLDER, tenant) == self._derived_issuer:
-                return
-        raise _FetchFailed("the discovery document names another issuer")
+        expected = self._configured_issuer or self._derived_issuer
+        if issuer != expected:
+            raise _FetchFailed("the discovery document names another issuer")
 
     def _get_json(self, url: str, document: str) -> tuple[dict[str, Any], float]:
         if document == "jwks":
@@ -436,7 +427,13 @@ class DiscoveryKeySource:
         else:
             self.stats.discovery_fetches += 1
         try:
-            with self._http.stream("GET", url, headers={"Accept": "application/json"}) as response:
+            with self._http.stream(
+                "GET",
+                url,
+                headers={"Accept": "application/json"},
+                timeout=self._timeout,
+                follow_redirects=False,
+            ) as response:
                 if response.status_code != 200:
                     raise _FetchFailed(f"{document}: HTTP {response.status_code}")
                 body = bytearray()
@@ -458,9 +455,7 @@ class DiscoveryKeySource:
             self._report(document, "error")
             raise
         self._report(document, "ok")
-        lifetime = cache_lifetime(
-            headers, default=self._default_ttl, floor=self._min_ttl, ceiling=self._max_ttl
-        )
+        lifetime = cache_lifetime(headers, floor=self._min_ttl, ceiling=self._max_ttl)
         return value, lifetime
 
     def _report(self, document: str, outcome: str) -> None:

@@ -247,10 +247,10 @@ Mint = Callable[..., str]
 
 @pytest.fixture
 def mint(ring: KeyRing, clock: ManualClock) -> Mint:
-    """``mint(claims_changes, header=..., purpose=..., drop=(...))``: a signed token.
+    """``mint(claim_changes, header=..., purpose=..., key=...)``: a signed token.
 
-    A change to ``None`` removes the claim; the header is ``alg``, ``kid``, ``typ:
-    at+jwt`` plus ``header``.
+    A change to ``None`` removes the claim (or header member); the header is ``alg``,
+    ``kid``, ``typ: at+jwt`` plus ``header``.
     """
 
     def make(
@@ -266,8 +266,8 @@ def mint(ring: KeyRing, clock: ManualClock) -> Mint:
                 claims.pop(name, None)
             else:
                 claims[name] = value
-        return ring.sign(
-            claims, purpose=purpose, key=key, header={"typ": "at+jwt", **(header or {})}
-        )
+        members = {"typ": "at+jwt", **(header or {})}
+        members = {name: value for name, value in members.items() if value is not None}
+        return ring.sign(claims, purpose=purpose, key=key, header=members)
 
     return make

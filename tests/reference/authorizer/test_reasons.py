@@ -11,7 +11,6 @@ from proctor.mock_idps.keys import SigningKey, generate_key
 from proctor.reference.authorizer import REASONS, Authorizer, Decision
 from proctor.reference.authorizer_config import AuthorizerConfig
 from proctor.reference.clock import ManualClock
-from proctor.reference.errors import UpstreamError
 
 NOW = 1_800_000_000
 
@@ -44,10 +43,9 @@ def test_the_response_shape_of_allow_and_deny(authorizer: Authorizer, mint: Any)
         "user_key",
         "client_id",
         "scopes",
-        "token_kind",
-        "exp",
         "claims",
     }
+    assert body["identity"]["claims"]["groups"] == ["sales", "everyone"]
     assert body["identity"]["scopes"] == ["crm.read", "openid"]
     assert authorizer.decide("x.y.z").as_dict() == {"decision": "deny", "reason": "malformed"}
 
@@ -172,13 +170,54 @@ def test_misuse_raises(authorizer: Authorizer, mint: Any) -> None:
         authorizer.decide(mint(), "refresh_token")  # type: ignore[arg-type]
 
 
-def test_keys_never_obtained_raise_upstream_error(
-    idp: Any, authorizer: Authorizer, mint: Any
+def test_an_idp_that_never_answered_gives_unknown_key(
+    idp: Any, authorizer: Authorizer, mint: Any, clock: ManualClock
 ) -> None:
+    """INB-DISC-001, INB-JWKS-003: no usable metadata yet → deny, never an error."""
     idp.failure = 503
-    with pytest.raises(UpstreamError) as caught:
-        authorizer.decide(mint())
-    assert caught.value.status == 502
-    assert "503" not in caught.value.description  # internal detail stays out of the body
-    # A token that fails before any key is needed is still simply denied.
-    assert authorizer.decide("a.b").reason == "malformed"
+    assert authorizer.decide(mint()).reason == "unknown_key"
+    assert authorizer.decide("a.b").reason == "malformed"  # earlier checks still decide
+    idp.failure = None
+    assert authorizer.decide(mint()).reason == "unknown_key"  # retry waits the interval
+    clock.advance(60)
+    assert authorizer.decide(mint()).allowed
+
+
+@pytest.mark.parametrize(
+    ("claims", "header", "reason"),
+    [
+        # Table 2.2: the lowest-numbered failing check wins (INB-ORDER-001).
+        ({"iss": "https://elsewhere.example", "exp": NOW - 3600}, {}, "wrong_issuer"),
+        ({"exp": NOW - 3600, "nbf": NOW + 3600}, {}, "expired"),
+        ({"nbf": NOW + 3600, "nonce": "n"}, {}, "not_yet_valid"),
+        ({"nonce": "n", "aud": "api://other"}, {}, "wrong_token_kind"),
+        ({"aud": "api://other", "client_id": "client-2"}, {}, "wrong_audience"),
+        ({"client_id": "client-2", "scope": "openid"}, {}, "client_not_allowed"),
+        ({"scope": "openid", "groups": []}, {}, "scope_not_allowed"),
+        ({"sub": 7, "iss": "https://elsewhere.example"}, {}, "malformed"),
+        ({"iss": "https://elsewhere.example"}, {"typ": "JWT", "kid": "nobody"}, "wrong_token_kind"),
+    ],
+)
+def test_the_first_failing_check_is_the_reason(
+    make_authorizer: Callable[..., Authorizer],
+    make_config: Callable[..., AuthorizerConfig],
+    mint: Any,
+    claims: dict[str, Any],
+    header: dict[str, Any],
+    reason: str,
+) -> None:
+    rule = {"claim": "groups", "operator": "contains", "value": "sales", "value_type": "string"}
+    authorizer = make_authorizer(make_config(custom_claims=[rule]))
+    assert authorizer.decide(mint()).allowed
+    assert authorizer.decide(mint(claims, header=header)).reason == reason
+
+
+def test_unknown_kid_comes_before_the_signature(authorizer: Authorizer, mint: Any) -> None:
+    head, body, sig = mint(header={"kid": "nobody"}).split(".")
+    assert authorizer.decide(f"{head}.{body}.{'A' * len(sig)}").reason == "unknown_key"
+
+
+def test_alg_comes_before_typ_and_key(authorizer: Authorizer, mint: Any, forge: Any) -> None:
+    header, payload, sig = forge.segments(mint({"iss": "https://elsewhere.example"}))
+    token = forge.token({**header, "alg": "PS256", "typ": "JWT", "kid": "nobody"}, payload, sig)
+    assert authorizer.decide(token).reason == "alg_not_allowed"
