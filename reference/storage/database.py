@@ -180,13 +180,13 @@ class ConnectionPool(Generic[C]):
 
     def release(self, connection: C, *, broken: bool = False) -> None:
         with self._available:
-            if broken or self._closed:
+            discard = broken or self._closed
+            if discard:
                 self._size -= 1
             else:
                 self._idle.append(connection)
-                connection = None  # type: ignore[assignment]
             self._available.notify()
-        if connection is not None:
+        if discard:
             self._discard(connection)
 
     def close(self) -> None:

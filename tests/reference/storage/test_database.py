@@ -15,6 +15,7 @@ from proctor.reference.storage import (
     UniqueViolation,
     open_database,
 )
+from proctor.reference.storage.database import ConnectionPool
 from proctor.reference.storage.postgres import to_psycopg
 
 SCRATCH = "CREATE TABLE scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
@@ -219,3 +220,25 @@ def test_a_swallowed_statement_error_still_dooms_the_transaction(scratch: Databa
     with pytest.raises(StorageError, match="rolled back"):
         swallow()
     assert count(scratch) == 1
+
+
+def test_a_pool_at_its_limit_makes_callers_wait_then_gives_up() -> None:
+    opened: list[int] = []
+    closed: list[int] = []
+
+    def connect() -> int:
+        opened.append(len(opened))
+        return opened[-1]
+
+    pool: ConnectionPool[int] = ConnectionPool(connect, closed.append, max_size=2, timeout=0.05)
+    first, second = pool.acquire(), pool.acquire()
+    with pytest.raises(StorageUnavailable, match="no database connection"):
+        pool.acquire()
+    pool.release(first)
+    assert pool.acquire() == first  # reused, not reopened
+    pool.release(second, broken=True)
+    assert closed == [second]
+    assert pool.acquire() == 2  # a replacement for the broken one
+    pool.close()
+    with pytest.raises(StorageUnavailable, match="closed"):
+        pool.acquire()
