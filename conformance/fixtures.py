@@ -1,0 +1,35 @@
+"""The fixtures checks receive, registered while a conformance run is active.
+
+- ``proctor_target``: the :class:`~proctor.conformance.target.Target` under test.
+- ``positive_control``: a :class:`~proctor.conformance.controls.ControlFactory`; call it
+  to bracket a negative check with a valid request that must succeed before and after.
+
+Both are session-scoped, so hypothesis-driven checks may use them.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from proctor.conformance.controls import ControlFactory
+from proctor.conformance.target import Target
+
+__all__ = ["TARGET_KEY", "positive_control", "proctor_target"]
+
+#: Where the active run keeps its target in ``config.stash``.
+TARGET_KEY = pytest.StashKey[Target]()
+
+
+@pytest.fixture(scope="session")
+def proctor_target(request: pytest.FixtureRequest) -> Target:
+    """The target under test."""
+    target = request.config.stash.get(TARGET_KEY, None)
+    if target is None:
+        raise pytest.UsageError("no proctor target: pass --proctor-target or use the runner")
+    return target
+
+
+@pytest.fixture(scope="session")
+def positive_control() -> ControlFactory:
+    """Make positive controls: ``positive_control(description, request, expect=...)``."""
+    return ControlFactory()
