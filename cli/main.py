@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from proctor.cli import spec
+from proctor.cli import idp, spec
 
 app = typer.Typer(
     name="proctor",
@@ -23,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(spec.app, name="spec")
+app.add_typer(idp.app, name="idp")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,152 @@
+"""``proctor idp <vendor>``: run an emulated identity provider on 127.0.0.1.
+
+One sub-command per installed emulator (``okta`` now; ``entra`` and ``cognito`` appear
+when their modules exist). This module parses options and prints; the emulator lives in
+:mod:`proctor.mock_idps`.
+"""
+
+# No ``from __future__ import annotations``: typer evaluates the option annotations, which
+# refer to the vendor profile in the enclosing function.
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import yaml
+from pydantic import ValidationError
+
+from proctor.mock_idps import server as mock_server
+from proctor.mock_idps import tls, vendors
+from proctor.mock_idps.app import MockIdpApp, create_app
+from proctor.mock_idps.config import IdpConfig, load_config
+
+app = typer.Typer(
+    help="Run an emulated identity provider (Okta; Entra ID and Cognito to come) on 127.0.0.1.",
+    no_args_is_help=True,
+)
+
+
+def _tls_dir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "proctor" / "mock-idps" / "tls"
+
+
+def _load(vendor: str, path: Path | None, headless: str | None) -> IdpConfig:
+    profile = vendors.profile(vendor)
+    try:
+        config = load_config(path) if path is not None else profile.default_config()
+        if headless is not None:
+            data = config.model_dump()
+            data["headless_user"] = headless
+            config = IdpConfig.model_validate(data)
+        profile.validate_config(config)
+    except (ValidationError, ValueError, yaml.YAMLError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="--config") from exc
+    return config
+
+
+def banner(app_: MockIdpApp, listen: str, *, hosts_line: str | None = None) -> str:
+    """What the command prints before serving: URLs and demo credentials."""
+    engine = app_.engine
+    lines = [f"{engine.profile.title} emulator (proctor mock IdP)", f"  listening on  {listen}"]
+    if engine.base_url != listen:
+        lines.append(f"  issuer base   {engine.base_url}")
+    lines.append(f"  admin API     {listen}/_mock")
+    lines.append("")
+    lines.append("Authorization servers:")
+    for server in engine.servers.values():
+        marker = "  (default)" if server.id == engine.primary else ""
+        lines.append(f"  {server.id}{marker}")
+        lines.append(f"    issuer      {server.issuer}")
+        lines.append(f"    discovery   {server.url('openid_configuration')}")
+    config = engine.config
+    if config.users:
+        lines.append("")
+        lines.append("Users (demo credentials):")
+        for user in config.users:
+            groups = ", ".join(user.groups) or "-"
+            lines.append(
+                f"  {user.username}  password: {user.password}  groups: [{groups}]"
+                f"  id: {engine.user_id(user)}"
+            )
+    if config.clients:
+        lines.append("")
+        lines.append("Clients:")
+        for client in config.clients:
+            kind = "public" if client.public else f"secret: {client.client_secret}"
+            lines.append(f"  {client.client_id}  ({client.name or 'unnamed'}; {kind})")
+            for uri in client.redirect_uris:
+                lines.append(f"    redirect    {uri}")
+    if config.headless_user:
+        lines.append("")
+        lines.append(f"Headless: every authorization is approved as {config.headless_user}.")
+    if hosts_line:
+        lines.append("")
+        lines.append(hosts_line)
+    return "\n".join(lines)
+
+
+def _command(vendor: str) -> Callable[..., None]:
+    profile = vendors.profile(vendor)
+
+    def run(
+        port: Annotated[int, typer.Option(help="Port on 127.0.0.1.")] = profile.default_port,
+        config: Annotated[
+            Path | None,
+            typer.Option(
+                help="A YAML configuration (users, clients, apis).", exists=True, dir_okay=False
+            ),
+        ] = None,
+        vendor_hosts: Annotated[
+            bool,
+            typer.Option(
+                "--vendor-hosts",
+                help=f"Use https://{profile.default_host} as the issuer base and serve TLS "
+                "with a local CA (map the host to 127.0.0.1 yourself; see the docs).",
+            ),
+        ] = False,
+        host_name: Annotated[
+            str, typer.Option(help="The vendor host for --vendor-hosts.")
+        ] = profile.default_host,
+        tls_dir: Annotated[
+            Path | None, typer.Option(help="Where --vendor-hosts keeps its CA and certificate.")
+        ] = None,
+        headless: Annotated[
+            str | None, typer.Option(help="Approve every authorization as this user.")
+        ] = None,
+        print_config: Annotated[
+            bool, typer.Option("--print-config", help="Print the configuration and exit.")
+        ] = False,
+    ) -> None:
+        loaded = _load(vendor, config, headless)
+        if print_config:
+            typer.echo(yaml.safe_dump(loaded.model_dump(mode="json"), sort_keys=False), nl=False)
+            return
+        files = None
+        hosts_line = None
+        if vendor_hosts:
+            files = tls.issue_certificate([host_name], tls_dir or _tls_dir())
+            issuer_base = f"https://{host_name}"
+            listen = f"https://127.0.0.1:{port}"
+            forward = "" if port == 443 else f" and forward 127.0.0.1:443 to port {port}"
+            hosts_line = (
+                f"Vendor hosts: add '127.0.0.1 {host_name}' to /etc/hosts{forward}; trust the "
+                f"CA {files.ca_cert} (e.g. SSL_CERT_FILE, REQUESTS_CA_BUNDLE, "
+                "NODE_EXTRA_CA_CERTS)."
+            )
+        else:
+            issuer_base = listen = f"http://127.0.0.1:{port}"
+        mock = create_app(vendor, loaded, base_url=issuer_base)
+        typer.echo(banner(mock, listen, hosts_line=hosts_line))
+        mock_server.serve(mock, port=port, tls=files)
+
+    run.__doc__ = (
+        f"Emulate {profile.title}: discovery, JWKS, sign-in pages and token endpoints with "
+        "the vendor's issuers, claims and errors, plus the /_mock admin API."
+    )
+    return run
+
+
+for _vendor in vendors.available():
+    app.command(_vendor)(_command(_vendor))
