@@ -278,7 +278,7 @@ def storage_snapshot(service: Service) -> dict[str, list[dict[str, Any]]]:
         }
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def h() -> ModuleType:
     """This module: its constants and helpers, for the tests (``h.ADMIN``, ``h.basic``)."""
     return sys.modules[__name__]
