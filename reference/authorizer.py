@@ -217,10 +217,15 @@ class _DecisionCache:
         self._lock = threading.Lock()
         self._entries: OrderedDict[bytes, _Entry] = OrderedDict()
 
-    def get(self, key: bytes, now: float, version: int) -> _Entry | None:
+    def get(self, key: bytes, now: float, version: int, generation: int) -> _Entry | None:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and now < entry.expires_at and entry.version == version:
+            if (
+                entry is not None
+                and now < entry.expires_at
+                and entry.version == version
+                and entry.generation == generation
+            ):
                 self._entries.move_to_end(key)
                 self.hits += 1
                 return entry
@@ -228,10 +233,6 @@ class _DecisionCache:
                 del self._entries[key]
             self.misses += 1
             return None
-
-    def discard(self, key: bytes) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
 
     def put(self, key: bytes, entry: _Entry) -> None:
         with self._lock:
@@ -350,11 +351,9 @@ class Authorizer:
         if cache is None:
             return self._evaluate(plan, typs, token, kind, now)[0]
         key = hashlib.sha256(token.encode("ascii")).digest() + kind_byte
-        entry = cache.get(key, now, plan.version)
+        entry = cache.get(key, now, plan.version, plan.key_source.current(now).generation)
         if entry is not None:
-            if plan.key_source.current(now).generation == entry.generation:
-                return entry.decision
-            cache.discard(key)
+            return entry.decision
         decision, generation = self._evaluate(plan, typs, token, kind, now)
         identity = decision.identity
         if identity is not None:

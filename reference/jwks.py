@@ -35,6 +35,7 @@ present) include ``verify`` (RFC 7517 §4.2-4.4, RFC 8725 §3.1). An Entra key's
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 from collections.abc import Callable, Iterable, Mapping
@@ -52,7 +53,7 @@ from proctor.reference.authorizer_config import (
     expected_issuer_from_discovery_url,
 )
 from proctor.reference.clock import Clock
-from proctor.reference.compact_jws import Verifier, verifier_for
+from proctor.reference.compact_jws import MIN_RSA_BITS, Verifier, verifier_for
 
 __all__ = [
     "DiscoveryKeySource",
@@ -107,6 +108,16 @@ class KeySource(Protocol):
         ...
 
 
+def _modulus_bits(n: Any) -> int:
+    if not isinstance(n, str) or not n.isascii():
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(n + "=" * (-len(n) % 4))
+    except ValueError:
+        return 0
+    return int.from_bytes(raw, "big").bit_length()
+
+
 def import_jwks(document: Mapping[str, Any]) -> tuple[list[VerificationKey], list[str]]:
     """The usable ``(key, alg)`` pairs of a JWKS, and why the other keys were skipped.
 
@@ -142,6 +153,9 @@ def import_jwks(document: Mapping[str, Any]) -> tuple[list[VerificationKey], lis
         key_cls = _KEY_TYPES.get(kty) if isinstance(kty, str) else None
         if key_cls is None:  # "oct" and anything unknown (RFC 7517 §5: ignore)
             skipped.append(f"{label}: kty {jwk.get('kty')!r} is not used")
+            continue
+        if kty == "RSA" and _modulus_bits(jwk.get("n")) < MIN_RSA_BITS:
+            skipped.append(f"{label}: RSA modulus under {MIN_RSA_BITS} bits")  # RFC 7518 §3.3
             continue
         public = {k: v for k, v in jwk.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
         try:

@@ -208,6 +208,7 @@ def make_authorizer(idp: FakeIdp, clock: ManualClock) -> Iterator[MakeAuthorizer
         cfg: AuthorizerConfig | None = None,
         *,
         cache_size: int = 0,
+        cache_max_age: float = 300.0,
         server: FakeIdp | None = None,
         **key_options: Any,
     ) -> Authorizer:
@@ -216,7 +217,7 @@ def make_authorizer(idp: FakeIdp, clock: ManualClock) -> Iterator[MakeAuthorizer
         clients.append(http)
         cfg = cfg or _config()
         source = DiscoveryKeySource.from_config(cfg, http=http, clock=clock, **key_options)
-        return Authorizer(cfg, source, clock, cache_size=cache_size)
+        return Authorizer(cfg, source, clock, cache_size=cache_size, cache_max_age=cache_max_age)
 
     yield make
     for http in clients:
