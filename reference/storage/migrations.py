@@ -183,6 +183,114 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        3,
+        "vault",
+        (
+            # Credential providers (spec 05): kind 'oauth2' or 'api_key'; the JSON config
+            # holds no secret; the client secret or API key is sealed (VLT-ENC-001).
+            """CREATE TABLE credential_providers (
+                kind {KEY} NOT NULL,
+                name {KEY} NOT NULL,
+                config TEXT NOT NULL,
+                secret {BLOB},
+                key_id TEXT,
+                created_at {BIGINT} NOT NULL,
+                updated_at {BIGINT} NOT NULL,
+                version {BIGINT} NOT NULL,
+                PRIMARY KEY (kind, name)
+            )""",
+            # One entry per (workload client_id, user issuer, user key, provider)
+            # (VLT-PART-001); the token set is sealed; version + lease make one refresh at
+            # a time across nodes (VLT-REF-002).
+            """CREATE TABLE vault_entries (
+                workload_client_id {KEY} NOT NULL,
+                user_issuer {KEY} NOT NULL,
+                user_key {KEY} NOT NULL,
+                provider {KEY} NOT NULL,
+                workload TEXT NOT NULL,
+                user_subject TEXT NOT NULL,
+                sealed {BLOB} NOT NULL,
+                key_id TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                resources TEXT NOT NULL,
+                audiences TEXT NOT NULL,
+                has_refresh {BOOL} NOT NULL,
+                expires_at {BIGINT},
+                expires_in {BIGINT},
+                version {BIGINT} NOT NULL,
+                lease_owner TEXT,
+                lease_until {BIGINT},
+                updated_at {BIGINT} NOT NULL,
+                PRIMARY KEY (workload_client_id, user_issuer, user_key, provider)
+            )""",
+            "CREATE INDEX vault_entries_provider ON vault_entries (provider)",
+            # 3-legged sessions (VLT-SESS-*): looked up by session URI or by the SHA-256
+            # of the state; verifier, state, authorization URL and pending tokens sealed.
+            """CREATE TABLE vault_sessions (
+                session_uri {KEY} PRIMARY KEY,
+                state_hash {KEY} NOT NULL UNIQUE,
+                workload TEXT NOT NULL,
+                workload_client_id {KEY} NOT NULL,
+                user_issuer {KEY} NOT NULL,
+                user_key {KEY} NOT NULL,
+                user_subject TEXT NOT NULL,
+                provider {KEY} NOT NULL,
+                request TEXT NOT NULL,
+                sealed {BLOB},
+                key_id TEXT,
+                status TEXT NOT NULL,
+                reason TEXT,
+                state_consumed {BOOL} NOT NULL,
+                created_at {BIGINT} NOT NULL,
+                expires_at {BIGINT} NOT NULL
+            )""",
+            "CREATE INDEX vault_sessions_entry ON vault_sessions"
+            " (workload_client_id, user_issuer, user_key, provider)",
+            "CREATE INDEX vault_sessions_provider ON vault_sessions (provider)",
+            "CREATE INDEX vault_sessions_expires ON vault_sessions (expires_at)",
+            # Consents (spec 06); task '' means "no task" so the unique key holds.
+            """CREATE TABLE consents (
+                id {KEY} PRIMARY KEY,
+                workload TEXT NOT NULL,
+                workload_client_id {KEY} NOT NULL,
+                user_issuer {KEY} NOT NULL,
+                user_key {KEY} NOT NULL,
+                user_subject TEXT NOT NULL,
+                provider {KEY} NOT NULL,
+                task {KEY} NOT NULL,
+                scopes TEXT NOT NULL,
+                granted_at {BIGINT} NOT NULL,
+                expires_at {BIGINT},
+                UNIQUE (workload_client_id, user_issuer, user_key, provider, task)
+            )""",
+            "CREATE INDEX consents_user ON consents (user_issuer, user_key)",
+            "CREATE INDEX consents_provider ON consents (provider)",
+            # Cached m2m and on_behalf_of tokens (VLT-M2M-002, VLT-OBO-001), sealed.
+            """CREATE TABLE vault_token_cache (
+                cache_key {KEY} PRIMARY KEY,
+                flow TEXT NOT NULL,
+                workload_client_id {KEY} NOT NULL,
+                provider {KEY} NOT NULL,
+                sealed {BLOB} NOT NULL,
+                key_id TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                expires_at {BIGINT},
+                usable_until {BIGINT} NOT NULL
+            )""",
+            "CREATE INDEX vault_token_cache_provider ON vault_token_cache (provider)",
+            # The user JWT a WAT was issued for, sealed, kept for on_behalf_of only
+            # (WAT-PASS-001: discarded with the WAT).
+            """CREATE TABLE wat_user_tokens (
+                token_hash {KEY} PRIMARY KEY
+                    REFERENCES workload_access_tokens (token_hash) ON DELETE CASCADE,
+                sealed {BLOB} NOT NULL,
+                key_id TEXT NOT NULL,
+                token_kind TEXT NOT NULL,
+                expires_at {BIGINT} NOT NULL
+            )""",
+        ),
+    ),
 )
 
 

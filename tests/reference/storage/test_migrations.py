@@ -26,6 +26,13 @@ IDENTITY_TABLES = {
     "audit_head",
     "audit_checkpoints",
     "schema_migrations",
+    # migration 3 (vault, spec 05/06)
+    "credential_providers",
+    "vault_entries",
+    "vault_sessions",
+    "consents",
+    "vault_token_cache",
+    "wat_user_tokens",
 }
 
 
