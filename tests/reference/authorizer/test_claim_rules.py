@@ -60,11 +60,8 @@ CASES: list[tuple[str, str, Any, Any, bool]] = [
 
 @pytest.mark.parametrize(("operator", "value_type", "value", "claim", "passes"), CASES)
 def test_rule(operator: str, value_type: str, value: Any, claim: Any, passes: bool) -> None:
-    rule = CustomClaimRule(
-        claim="c",
-        operator=operator,
-        value=value,
-        value_type=value_type,  # type: ignore[arg-type]
+    rule = CustomClaimRule.model_validate(
+        {"claim": "c", "operator": operator, "value": value, "value_type": value_type}
     )
     claims = {} if claim is MISSING else {"c": claim}
     assert compile_rule(rule)(claims) is passes

@@ -179,4 +179,4 @@ def test_entra_template_and_cognito_shapes_are_accepted() -> None:
 def test_the_model_is_immutable() -> None:
     config = make()
     with pytest.raises(ValidationError):
-        config.leeway_seconds = 0  # type: ignore[misc]
+        config.leeway_seconds = 0

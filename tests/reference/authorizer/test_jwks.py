@@ -44,7 +44,7 @@ JWKS = f"{ISSUER}/v1/keys"
         ({}, 60),
     ],
 )
-def test_cache_lifetime(headers: dict[str, str | bytes], seconds: int) -> None:
+def test_cache_lifetime(headers: dict[str, Any], seconds: int) -> None:
     assert cache_lifetime(httpx.Headers(headers), floor=60, ceiling=86_400) == seconds
 
 
@@ -277,12 +277,11 @@ def test_import_skips_keys_that_must_not_verify(keypool: dict[str, Any]) -> None
             {"kty": "oct", "kid": "hmac", "k": "c2VjcmV0"},
             {"kty": "RSA", "kid": "broken", "n": "AQAB"},
             {**rsa, "kid": 7},
-            {**ec, "kid": "no-alg", "alg": None},
+            {**{k: v for k, v in ec.items() if k != "alg"}, "kid": "no-alg"},
             "not a key",
             {"kty": ["RSA"]},
         ]
     }
-    document["keys"][10].pop("alg")  # type: ignore[union-attr]
     keys, skipped = import_jwks(document)
     usable = {(k.kid, k.alg) for k in keys}
     assert usable == {

@@ -167,7 +167,7 @@ def oracle(claims: dict[str, Any]) -> bool:
         return False
     if type(claims.get("sub")) is not str or not claims["sub"]:
         return False
-    exp = claims.get("exp")
+    exp: Any = claims.get("exp")
     if not _number(exp) or exp + LEEWAY <= NOW:
         return False
     for name in ("nbf", "iat"):
@@ -178,7 +178,7 @@ def oracle(claims: dict[str, Any]) -> bool:
             return False
     if "scp" in claims and not (type(claims["scp"]) is str or _strings(claims["scp"])):
         return False
-    aud = claims.get("aud")
+    aud: Any = claims.get("aud")
     if not (aud == AUDIENCE or (_strings(aud) and AUDIENCE in aud)):
         return False
     if any(name in claims for name in ("nonce", "at_hash", "c_hash")):
@@ -194,7 +194,7 @@ def oracle(claims: dict[str, Any]) -> bool:
         scopes.update(value.split(" ") if type(value) is str else value or [])
     if "crm.read" not in scopes:
         return False
-    groups = claims.get("groups")
+    groups: Any = claims.get("groups")
     return _strings(groups) and "sales" in groups
 
 

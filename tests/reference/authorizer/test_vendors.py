@@ -331,7 +331,10 @@ def test_entra_multi_tenant_template(
         discovery_issuer=V2_TEMPLATE,
         issuer=V2_TEMPLATE,
     )
-    sign = lambda claims: entra_ring.sign(claims, header={"typ": "JWT"})  # noqa: E731
+
+    def sign(claims: dict[str, Any]) -> str:
+        return entra_ring.sign(claims, header={"typ": "JWT"})
+
     for tenant in (TENANT, OTHER_TENANT, TENANT.upper()):
         decision = authorizer.decide(sign(_v2(tenant)))
         assert decision.allowed, tenant
