@@ -28,10 +28,9 @@ wrong secret or a bad assertion, so the answer is no oracle of which clients exi
 are compared as keyed hashes in constant time (:class:`~proctor.reference.credentials.
 CredentialHasher`, WID-SEC-002), and an unknown client costs the same hash computation.
 
-On the **data plane** :class:`DataPlaneAuthenticator` accepts ``Authorization: Basic`` (as
-above) or ``Authorization: Bearer`` with a ``client_credentials`` token the service issued
-to that workload (WID-AUTH-001); failures are ``401 unauthenticated`` with a ``Basic`` and a
-``Bearer`` challenge (ERR-BEARER-001/002).
+On the **data plane** (:mod:`proctor.reference.workload_auth`), ``Authorization: Bearer``
+takes a ``client_credentials`` token the service issued to the workload; the check is
+:class:`WorkloadBearerVerifier` (WID-AUTH-001).
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ from proctor.reference.authorizer_config import normalize_typ
 from proctor.reference.clock import Clock
 from proctor.reference.compact_jws import MalformedJws, parse_compact
 from proctor.reference.credentials import CredentialHasher
-from proctor.reference.errors import InvalidClient, InvalidRequest, Unauthenticated
+from proctor.reference.errors import InvalidClient, InvalidRequest
 from proctor.reference.jwks import StaticKeySource, VerificationKey
 from proctor.reference.tokens import AccessTokens, OwnTokenRejected
 
@@ -63,13 +62,12 @@ __all__ = [
     "AuthMethod",
     "AuthenticatedClient",
     "ClientAuthenticator",
-    "DataPlaneAuthenticator",
     "InMemoryJtiStore",
     "InMemoryWorkloadDirectory",
     "JtiReplayStore",
     "Workload",
+    "WorkloadBearerVerifier",
     "WorkloadDirectory",
-    "WorkloadUnauthenticated",
     "decode_basic",
 ]
 
@@ -99,7 +97,10 @@ _DUMMY_HASH: Final = "0" * 64
 @dataclass(frozen=True)
 class Workload:
     """What authentication and the token endpoint need to know of a registered workload
-    (spec Table 3.1). Adapted from the stored record by the wiring."""
+    (spec Table 3.1). The wiring adapts :class:`proctor.reference.storage.workloads.
+    WorkloadRecord` to it, passing ``secret_hash`` only when the record's
+    ``secret_key_id`` names the pepper of the :class:`CredentialHasher` in use (a hash
+    made under another pepper never matches)."""
 
     name: str
     client_id: str
@@ -327,17 +328,6 @@ class ClientAuthenticator:
             return self._by_secret(claimed, params["client_secret"], "client_secret_post")
         return self._by_assertion(params, claimed)
 
-    def authenticate_basic(self, authorization: str) -> Workload | None:
-        """The workload of a Basic ``Authorization`` value, or ``None`` (data plane)."""
-        scheme, credentials = _split_authorization(authorization)
-        decoded = decode_basic(credentials) if scheme == "basic" else None
-        if decoded is None:
-            return None
-        try:
-            return self._by_secret(decoded[0], decoded[1], "client_secret_basic").workload
-        except InvalidClient:
-            return None
-
     def _by_secret(self, client_id: str, secret: str, method: AuthMethod) -> AuthenticatedClient:
         workload = self._directory.by_client_id(client_id)
         stored = workload.secret_hash if workload is not None else None
@@ -429,64 +419,31 @@ def _numeric(value: Any) -> bool:
 # -- the data plane ---------------------------------------------------------------------------
 
 
-class WorkloadUnauthenticated(Unauthenticated):
-    """``401 unauthenticated`` on the data plane, with a ``Basic`` and a ``Bearer``
-    challenge (WID-AUTH-001, ERR-BEARER-001); ``invalid_token`` when a bearer token was
-    presented and refused (ERR-BEARER-002)."""
+class WorkloadBearerVerifier:
+    """The data plane's ``Authorization: Bearer`` check (WID-AUTH-001), as the
+    :data:`proctor.reference.workload_auth.BearerVerifier` callable: the ``client_id`` of
+    the workload a ``client_credentials`` token was issued to, or ``None``.
 
-    def __init__(self, description: str, *, invalid_token: bool, detail: str | None = None):
-        super().__init__(description, scheme="Basic", detail=detail)
-        self.invalid_token = invalid_token
-
-    def headers(self) -> dict[str, str]:
-        bearer = 'Bearer realm="proctor"'
-        if self.invalid_token:
-            bearer += ', error="invalid_token"'
-        return {"WWW-Authenticate": f'Basic realm="proctor", {bearer}'}
-
-
-class DataPlaneAuthenticator:
-    """Authenticates a workload on the data plane (WID-AUTH-001).
-
-    ``Basic`` with the client secret, or ``Bearer`` with a token issued to the workload by
-    ``client_credentials`` whose ``aud`` includes the issuer, with no ``act``, unexpired and
-    unrevoked. A token-exchange token, a workload access token or the admin credential are
-    refused.
+    The token must be a valid, unrevoked token of this service (AS-FMT-005) issued by
+    ``client_credentials`` (so ``sub`` = ``client_id`` and no ``act``) whose ``aud``
+    includes the service's issuer; a token-exchange token, a token for a downstream
+    target, a workload access token or the admin credential yields ``None``. Whether the
+    workload is still enabled is the caller's check.
     """
 
-    def __init__(self, clients: ClientAuthenticator, tokens: AccessTokens) -> None:
-        self._clients = clients
+    def __init__(self, tokens: AccessTokens) -> None:
         self._tokens = tokens
 
-    def authenticate(self, authorization: str | None) -> Workload:
-        if not authorization or not authorization.strip():
-            raise WorkloadUnauthenticated("Workload credentials are required.", invalid_token=False)
-        scheme, credentials = _split_authorization(authorization)
-        if scheme == "basic":
-            workload = self._clients.authenticate_basic(authorization)
-            if workload is None:
-                raise WorkloadUnauthenticated(
-                    "The workload credentials are not valid.", invalid_token=False
-                )
-            return workload
-        if scheme != "bearer":
-            raise WorkloadUnauthenticated("Workload credentials are required.", invalid_token=False)
+    def __call__(self, token: str) -> str | None:
         try:
-            token = self._tokens.validate(credentials)
-        except OwnTokenRejected as exc:
-            raise WorkloadUnauthenticated(
-                "The bearer token is not valid.", invalid_token=True, detail=exc.reason
-            ) from None
-        workload = self._clients.directory.by_client_id(token.sub)
+            verified = self._tokens.validate(token)
+        except OwnTokenRejected:
+            return None
         if (
-            token.record.grant != "client_credentials"
-            or token.act is not None
-            or token.client_id != token.sub
-            or self._tokens.issuer not in token.aud
-            or workload is None
-            or workload.disabled
+            verified.record.grant != "client_credentials"
+            or verified.act is not None
+            or verified.client_id != verified.sub
+            or self._tokens.issuer not in verified.aud
         ):
-            raise WorkloadUnauthenticated(
-                "The bearer token is not valid.", invalid_token=True, detail="not a workload token"
-            )
-        return workload
+            return None
+        return verified.client_id

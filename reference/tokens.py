@@ -129,7 +129,7 @@ def act_problem(act: Any, *, max_nesting: int = MAX_ACT_NESTING) -> str | None:
         level += 1
         if level > max_nesting:
             return f"act is nested deeper than {max_nesting}"
-        if type(act) is not dict:
+        if not isinstance(act, Mapping):
             return "act is not a JSON object"
         if type(act.get("sub")) is not str or not act["sub"]:
             return "an act object has no sub"
@@ -221,6 +221,10 @@ class TokenRegistry(Protocol):
         """The ``jti`` of every token with ``jti`` among its ``parents``."""
         ...
 
+    def issued_to(self, client_id: str) -> Sequence[str]:
+        """The ``jti`` of every recorded token whose ``client_id`` is this workload's."""
+        ...
+
     def mark_revoked(self, jti: str, at: int) -> bool:
         """Set ``revoked_at`` if not yet set; ``True`` if this call revoked it."""
         ...
@@ -253,6 +257,10 @@ class InMemoryTokenRegistry:
     def children(self, jti: str) -> Sequence[str]:
         with self._lock:
             return list(self._children.get(jti, ()))
+
+    def issued_to(self, client_id: str) -> Sequence[str]:
+        with self._lock:
+            return [jti for jti, r in self._records.items() if r.client_id == client_id]
 
     def mark_revoked(self, jti: str, at: int) -> bool:
         with self._lock:
