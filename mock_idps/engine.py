@@ -188,6 +188,7 @@ class Engine:
         self._key_factory = key_factory or _default_key_factory
         self._lock = threading.RLock()
         self._keyrings: dict[str, KeyRing] = {}
+        self._last_purge = float("-inf")
         self._grants: dict[str, Grant] = {**STANDARD_GRANTS, **profile.grants()}
         self.config = IdpConfig()
         self.servers: dict[str, AuthServer] = {}
@@ -255,7 +256,10 @@ class Engine:
 
     def handle(self, req: Request) -> Response:
         """Answer one request to a vendor path (never raises :class:`OAuthError`)."""
-        self.state.purge(self.clock.now())
+        now = self.clock.now()
+        if now - self._last_purge >= 60:
+            self.state.purge(now)
+            self._last_purge = now
         route = self.route(req.path)
         if route is None:
             return self.profile.not_found(req.path)
@@ -580,7 +584,11 @@ class Engine:
         request = txn.request
         if request is None:  # an authorize transaction always has its request
             raise InvalidRequest("The transaction is invalid.", reason="transaction_invalid")
-        server = self.server(request.server_id)
+        server = self.servers.get(request.server_id)
+        if server is None:  # reconfigured away while the user was signing in
+            return self._finish_error(
+                txn, AccessDenied("The authorization server no longer exists.", reason="gone")
+            )
         code = AuthorizationCode(
             code=State.new_id(),
             request=request,
@@ -1122,7 +1130,8 @@ class Engine:
         with self.state.locked() as st:
             device_code = st.user_codes.get(code)
             grant = st.devices.get(device_code or "")
-        if grant is None or grant.status != "pending" or grant.expires_at <= now:
+        server = self.servers.get(grant.server_id) if grant is not None else None
+        if grant is None or server is None or grant.status != "pending" or grant.expires_at <= now:
             page = pages.device_page(brand, action, user_code=raw, error="Invalid code")
             return Response.html(page, 400)
         txn = Transaction(
@@ -1131,10 +1140,7 @@ class Engine:
             server_id=grant.server_id,
             client_id=grant.client_id,
             scopes=grant.scopes,
-            expires_at=min(
-                grant.expires_at,
-                now + self.profile.lifetimes(self.server(grant.server_id)).transaction,
-            ),
+            expires_at=min(grant.expires_at, now + self.profile.lifetimes(server).transaction),
             device_code=grant.device_code,
         )
         session = self._session(req)

@@ -191,7 +191,8 @@ class State:
                     record.revoked = True
 
     def purge(self, now: float) -> None:
-        """Drop expired transactions, codes and device grants (bounded memory)."""
+        """Drop what expired long enough ago to be of no use (bounded memory): a day
+        after expiry for tokens, an hour for codes and device grants."""
         with self._lock:
             for key in [k for k, t in self.transactions.items() if t.expires_at <= now]:
                 del self.transactions[key]
@@ -201,3 +202,16 @@ class State:
             for key in [k for k, d in self.devices.items() if d.expires_at + 3600 <= now]:
                 self.user_codes.pop(self.devices[key].user_code, None)
                 del self.devices[key]
+            day = 86_400
+            for key in [
+                k
+                for k, t in self.issued.items()
+                if t.expires_at is not None and t.expires_at + day <= now
+            ]:
+                del self.issued[key]
+            for key in [
+                k
+                for k, r in self.refresh_tokens.items()
+                if r.expires_at is not None and r.expires_at + day <= now
+            ]:
+                del self.refresh_tokens[key]

@@ -214,3 +214,13 @@ async def test_index(okta: httpx.AsyncClient) -> None:
         "https://example.okta.com",
         "https://example.okta.com/oauth2/default",
     ]
+
+
+async def test_minting_for_the_org_server_uses_its_unpublished_key(okta_idp: MockIdp) -> None:
+    token = okta_idp.mint_token(server="org")
+    assert token.header["typ"] == "application/okta-internal-at+jwt"
+    assert token.claims["aud"] == token.claims["iss"] == "https://example.okta.com"
+    published = {k["kid"] for k in okta_idp.keys("org").jwks()["keys"]}
+    assert token.header["kid"] not in published
+    id_token = okta_idp.mint_token(server="org", kind="id")
+    assert id_token.header["kid"] in published
