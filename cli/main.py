@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from proctor.cli import idp, spec
+from proctor.cli import audit, idp, serve, spec
 
 app = typer.Typer(
     name="proctor",
@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(spec.app, name="spec")
 app.add_typer(idp.app, name="idp")
+app.command("serve")(serve.serve)
+app.add_typer(audit.app, name="audit")
 
 
 def _version(value: bool) -> None:
