@@ -127,6 +127,9 @@ class Decision:
     reason: str
     identity: Identity | None = None
 
+    def __bool__(self) -> bool:
+        raise TypeError("a Decision is not a boolean: test decision.allowed")
+
     def as_dict(self) -> dict[str, Any]:
         """The body of a ``POST /v1/decisions`` response (INB-DEC-004, INB-DEC-005)."""
         if self.identity is None:

@@ -22,9 +22,8 @@ Okta's ``uid`` is the stable user id (its access-token ``sub`` is the login name
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Final, TypeGuard
+from typing import Any, Final, NamedTuple, TypeGuard
 
 from proctor.reference.authorizer_config import CustomClaimRule, TokenKind
 
@@ -45,9 +44,11 @@ __all__ = [
 ClaimRule = Callable[[Mapping[str, Any]], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """Who a token says the caller is, normalised across IdPs (INB-DEC-004)."""
+class Identity(NamedTuple):
+    """Who a token says the caller is, normalised across IdPs (INB-DEC-004).
+
+    Immutable (cached decisions share it); ``claims`` is a read-only view.
+    """
 
     issuer: str
     subject: str
@@ -84,7 +85,7 @@ def is_numeric_date(value: Any) -> bool:
 
 # -- shapes (INB-SHAPE-001) ----------------------------------------------------------------
 
-_STRING_CLAIMS: Final = ("scope", "client_id", "azp", "appid", "cid", "uid", "token_use")
+_STRING_CLAIMS: Final = frozenset(("scope", "client_id", "azp", "appid", "cid", "uid", "token_use"))
 
 
 def _strings_or_string(value: Any) -> bool:
@@ -106,13 +107,13 @@ def well_typed(claims: Mapping[str, Any], entra: bool) -> bool:
     for name in ("aud", "scp"):
         if name in claims and not _strings_or_string(claims[name]):
             return False
-    return all(name not in claims or type(claims[name]) is str for name in _STRING_CLAIMS)
+    return all(type(claims[name]) is str for name in _STRING_CLAIMS.intersection(claims))
 
 
 # -- token kinds (INB-KIND-002, INB-KIND-003) ----------------------------------------------
 
-_ID_TOKEN_ONLY: Final = ("nonce", "at_hash", "c_hash")
-_ACCESS_TOKEN_ONLY: Final = ("scp", "scope", "cid", "client_id")
+_ID_TOKEN_ONLY: Final = frozenset(("nonce", "at_hash", "c_hash"))
+_ACCESS_TOKEN_ONLY: Final = frozenset(("scp", "scope", "cid", "client_id"))
 _TOKEN_USE: Final = {"access_token": "access", "id_token": "id"}  # Cognito's values
 
 
@@ -122,7 +123,7 @@ def kind_claims_ok(claims: Mapping[str, Any], kind: TokenKind, profile: ClaimPro
     if use is not None and use != _TOKEN_USE[kind]:
         return False
     foreign = _ID_TOKEN_ONLY if kind == "access_token" else _ACCESS_TOKEN_ONLY
-    if any(name in claims for name in foreign):
+    if not foreign.isdisjoint(claims):
         return False
     return profile.marked_as(claims, kind)
 
@@ -159,6 +160,11 @@ def scopes_of(claims: Mapping[str, Any]) -> tuple[str, ...]:
 
     In order of first appearance, without repeats or empty strings.
     """
+    scp, scope = claims.get("scp"), claims.get("scope")
+    if scp is None and type(scope) is str:  # the common RFC 9068 shape: one scope string
+        parts = scope.split(" ")
+        if "" not in parts and len(set(parts)) == len(parts):
+            return tuple(parts)
     found: list[str] = []
     for name in ("scp", "scope"):
         value = claims.get(name)

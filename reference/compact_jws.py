@@ -28,7 +28,6 @@ from __future__ import annotations
 import binascii
 import json
 import json.scanner
-import re
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple
 
@@ -54,13 +53,12 @@ MIN_RSA_BITS: Final = 2048
 #: ``verify(signing_input, signature) -> bool``; never raises.
 Verifier = Callable[[bytes, bytes], bool]
 
-_TOKEN: Final = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 # Last characters whose unused low bits are zero, by segment length modulo 4.
 _CANONICAL_LAST: Final = {
     2: frozenset(b"AQgw"),
     3: frozenset(b"AEIMQUYcgkosw048"),
 }
-_URLSAFE: Final = bytes.maketrans(b"-_", b"+/")
+_URLSAFE: Final = bytes.maketrans(b"-_+/=", b"+/!!!")
 _JSON_WHITESPACE: Final = " \t\n\r"  # RFC 8259 §2
 
 
@@ -94,13 +92,21 @@ _SCAN: Final[Callable[[str, int], tuple[Any, int]]] = json.scanner.make_scanner(
 
 
 def _b64decode(segment: bytes) -> bytes:
-    """Base64url without padding (RFC 7515 §2); the alphabet was checked by the caller."""
+    """Base64url without padding (RFC 7515 §2), strictly.
+
+    ``+``, ``/`` and ``=`` are mapped to a character outside every alphabet, so the
+    strict decoder refuses them like any other stray byte (whitespace included).
+    """
     rest = len(segment) % 4
+    standard = segment.translate(_URLSAFE)
     if rest:
         if rest == 1 or segment[-1] not in _CANONICAL_LAST[rest]:
             raise MalformedJws("invalid base64url")
-        segment += b"=="[: 4 - rest]
-    return binascii.a2b_base64(segment.translate(_URLSAFE))
+        standard += b"=="[: 4 - rest]
+    try:
+        return binascii.a2b_base64(standard, strict_mode=True)
+    except binascii.Error as exc:
+        raise MalformedJws("invalid base64url") from exc
 
 
 def _json_object(segment: bytes, what: str) -> dict[str, Any]:
@@ -131,11 +137,14 @@ def parse_compact(token: str) -> ParsedJws:
 
     Raises :class:`MalformedJws`. The signature is *not* verified here.
     """
-    if not _TOKEN.fullmatch(token):
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise MalformedJws("not ASCII") from exc
+    first = raw.find(b".")
+    second = raw.find(b".", first + 1)
+    if first < 1 or second <= first + 1 or raw.find(b".", second + 1) != -1:
         raise MalformedJws("not three base64url segments")
-    raw = token.encode("ascii")
-    first = raw.index(b".")
-    second = raw.index(b".", first + 1)
     header = _json_object(raw[:first], "header")
     alg = header.get("alg")
     if type(alg) is not str:
