@@ -21,7 +21,7 @@ INB-JWKS-003: an IdP failure never turns into a 5xx).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -48,6 +48,7 @@ from proctor.reference.workload_tokens import requested_kind
 __all__ = [
     "AuthorizerRegistry",
     "authorizer_view",
+    "json_pointer",
     "parse_model",
 ]
 
@@ -62,6 +63,12 @@ FetchHook = Callable[[str, str], None]
 M = TypeVar("M", bound=BaseModel)
 
 
+def json_pointer(location: Iterable[int | str]) -> str:
+    """RFC 6901: the JSON Pointer of a member location (``""`` is the whole body), as
+    ERR-SHAPE-002 wants in ``errors[].field``."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in location)
+
+
 def parse_model(
     model: type[M], data: Mapping[str, Any], *, context: dict[str, Any] | None = None
 ) -> M:
@@ -73,10 +80,7 @@ def parse_model(
         return model.model_validate(dict(data), context=context)
     except ValidationError as exc:
         details = exc.errors(include_url=False, include_input=False)
-        fields = [
-            {"field": ".".join(str(p) for p in err["loc"]) or "(body)", "message": err["msg"]}
-            for err in details
-        ]
+        fields = [{"field": json_pointer(err["loc"]), "message": err["msg"]} for err in details]
         if any(
             err["type"] in _SHAPE_ERRORS or err["type"].endswith(("_type", "_parsing"))
             for err in details
@@ -167,7 +171,7 @@ class AuthorizerRegistry:
         if source.refresh():
             return source
         reason = source.stats.last_error or ""
-        field = "issuer" if "another issuer" in reason and config.issuer else "discovery_url"
+        field = "/issuer" if "another issuer" in reason and config.issuer else "/discovery_url"
         raise ValidationFailed(
             "The identity provider's metadata or keys could not be used.",
             errors=[{"field": field, "message": "metadata or keys unusable: " + reason[:200]}],
@@ -216,7 +220,7 @@ class AuthorizerRegistry:
         if config.name != name:
             raise ValidationFailed(
                 "The name in the body must equal the name in the path.",
-                errors=[{"field": "name", "message": "must equal the name in the path"}],
+                errors=[{"field": "/name", "message": "must equal the name in the path"}],
             )
         record = self._repository.replace(name, self.stored_config(config), tx=tx)
         if warm is not None:

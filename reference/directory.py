@@ -319,7 +319,7 @@ class Directory:
         if spec.name != name:
             raise ValidationFailed(
                 "The name in the body must equal the name in the path.",
-                errors=[{"field": "name", "message": "must equal the name in the path"}],
+                errors=[{"field": "/name", "message": "must equal the name in the path"}],
             )
         with in_transaction(self._database, tx) as t:
             current = self.get(name, tx=t)
@@ -351,7 +351,7 @@ class Directory:
                     "A private_key_jwt workload has no client secret to rotate.",
                     errors=[
                         {
-                            "field": "token_endpoint_auth_method",
+                            "field": "/token_endpoint_auth_method",
                             "message": "is private_key_jwt",
                         }
                     ],
@@ -388,18 +388,18 @@ class Directory:
         """WID-DIR-003: every rule of Table 3.1; all offending members are named."""
         errors: list[dict[str, str]] = []
         errors += [
-            {"field": "allowed_return_urls", "message": message}
+            {"field": "/allowed_return_urls", "message": message}
             for message in _check_return_urls(spec.allowed_return_urls, self._allow_loopback_http)
         ]
         if spec.token_endpoint_auth_method == "private_key_jwt":  # noqa: S105 - a method name
             if spec.jwks is None:
-                errors.append({"field": "jwks", "message": "required for private_key_jwt"})
+                errors.append({"field": "/jwks", "message": "required for private_key_jwt"})
             else:
-                errors += [{"field": "jwks", "message": m} for m in _check_jwks(spec.jwks)]
+                errors += [{"field": "/jwks", "message": m} for m in _check_jwks(spec.jwks)]
         elif spec.jwks is not None:
-            errors.append({"field": "jwks", "message": "only private_key_jwt workloads have one"})
+            errors.append({"field": "/jwks", "message": "only private_key_jwt workloads have one"})
         if spec.authorizer is not None and not _lock_authorizer(tx, spec.authorizer):
-            errors.append({"field": "authorizer", "message": "no authorizer has that name"})
+            errors.append({"field": "/authorizer", "message": "no authorizer has that name"})
         if errors:
             raise ValidationFailed("The workload breaks a rule.", errors=errors)
 

@@ -50,14 +50,20 @@ _DESCRIPTION: Final = "Valid workload credentials are required."
 
 
 class WorkloadUnauthenticated(Unauthenticated):
-    """``401 unauthenticated`` on the data plane, challenging both schemes
-    (WID-AUTH-001; RFC 9110 §11.6.1 allows several challenges in one header)."""
+    """``401 unauthenticated`` on the data plane, challenging both schemes (WID-AUTH-001;
+    ERR-BEARER-001: RFC 9110 §11.6.1 allows several challenges in one header). The Bearer
+    challenge says ``error="invalid_token"`` only when a Bearer token was presented
+    (ERR-BEARER-002); the body is the same whatever failed (WID-AUTH-002)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, bearer_presented: bool = False) -> None:
         super().__init__(_DESCRIPTION, scheme="Basic")
+        self.bearer_presented = bearer_presented
 
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Basic realm="proctor", Bearer realm="proctor"'}
+        bearer = 'Bearer realm="proctor"'
+        if self.bearer_presented:
+            bearer += ', error="invalid_token"'
+        return {"WWW-Authenticate": 'Basic realm="proctor", ' + bearer}
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,8 @@ class WorkloadAuthenticator:
         else:
             record = None
         if record is None or record.disabled:
-            raise WorkloadUnauthenticated()
+            presented = scheme == "bearer" and bool(credentials.strip())
+            raise WorkloadUnauthenticated(bearer_presented=presented)
         return AuthenticatedWorkload(record, method)
 
     def _basic(self, credentials: str) -> WorkloadRecord | None:

@@ -48,7 +48,9 @@ __all__ = [
     "TOKEN_PREFIX",
     "USER_ID_ISSUER",
     "Binding",
+    "InvalidWorkloadAccessToken",
     "IssuedToken",
+    "RejectedUserToken",
     "UserBinding",
     "WorkloadTokens",
     "bind_user",
@@ -67,6 +69,30 @@ _MAX_USER_ID: Final = 128
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _TOKEN_SHAPED: Final = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
 _INVALID: Final = "The workload access token is not valid."
+_REJECTED: Final = "The user token was not accepted by the workload's authorizer."
+#: ERR-BEARER-001/002: a 401 about a token in the body, on the data plane.
+CHALLENGE: Final = 'Basic realm="proctor", Bearer realm="proctor", error="invalid_token"'
+
+
+class RejectedUserToken(UserTokenRejected):
+    """``401 user_token_rejected`` with the data plane's challenges (ERR-BEARER-001/002)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(_REJECTED, reason=reason)
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": CHALLENGE}
+
+
+class InvalidWorkloadAccessToken(TokenInvalid):
+    """``401 token_invalid``, one description for every cause (WAT-USE-001/002), with the
+    data plane's challenges (ERR-BEARER-001/002)."""
+
+    def __init__(self) -> None:
+        super().__init__(_INVALID)
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": CHALLENGE}
 
 
 def token_hash(token: str) -> str:
@@ -126,12 +152,12 @@ def check_user_id(user_id: str) -> None:
     if not 1 <= len(user_id) <= _MAX_USER_ID or _CONTROL.search(user_id):
         raise ValidationFailed(
             "user_id is 1 to 128 characters without control characters.",
-            errors=[{"field": "user_id", "message": "1-128 characters, no control characters"}],
+            errors=[{"field": "/user_id", "message": "1-128 characters, no control characters"}],
         )
     if _TOKEN_SHAPED.search(user_id):
         raise ValidationFailed(
             "user_id looks like a token; send a user token as user_token.",
-            errors=[{"field": "user_id", "message": "must not be a token"}],
+            errors=[{"field": "/user_id", "message": "must not be a token"}],
         )
 
 
@@ -165,7 +191,7 @@ def bind_user(
     if user_token is not None and user_id is not None:
         raise ValidationFailed(
             "Send user_token or user_id, not both.",
-            errors=[{"field": "user_id", "message": "not with user_token"}],
+            errors=[{"field": "/user_id", "message": "not with user_token"}],
         )
     if user_id is not None:
         if not workload.config.get("allow_user_id_tokens", False):
@@ -179,15 +205,10 @@ def bind_user(
         raise Forbidden("This workload has no authorizer for user tokens.")
     decision = decide(authorizer, user_token, kind_of(authorizer))
     if not decision.allowed or decision.identity is None:
-        raise UserTokenRejected(
-            "The user token was not accepted by the workload's authorizer.",
-            reason=decision.reason,
-        )
+        raise RejectedUserToken(decision.reason)
     identity = decision.identity
     if now >= identity.exp:  # accepted only thanks to the leeway (WAT-LIFE-002)
-        raise UserTokenRejected(
-            "The user token was not accepted by the workload's authorizer.", reason="expired"
-        )
+        raise RejectedUserToken("expired")
     return UserBinding(identity.issuer, identity.subject, identity.user_key), identity.exp
 
 
@@ -217,10 +238,7 @@ class WorkloadTokens:
         expires_at = start + self.ttl
         if not_after is not None:
             if not_after <= now:
-                raise UserTokenRejected(
-                    "The user token was not accepted by the workload's authorizer.",
-                    reason="expired",
-                )
+                raise RejectedUserToken("expired")
             expires_at = min(expires_at, not_after)
         token = new_secret(TOKEN_PREFIX)
         self._tokens.store(
@@ -246,7 +264,7 @@ class WorkloadTokens:
             or len(token) > _MAX_TOKEN
             or not token.isascii()
         ):
-            raise TokenInvalid(_INVALID)
+            raise InvalidWorkloadAccessToken()
         record = self._tokens.get(token_hash(token), tx=tx)
         if (
             record is None
@@ -255,7 +273,7 @@ class WorkloadTokens:
             or record.issued_at < presenting.created_at
             or presenting.disabled
         ):
-            raise TokenInvalid(_INVALID)
+            raise InvalidWorkloadAccessToken()
         return Binding(presenting.name, presenting.client_id, _user_of(record), record.expires_at)
 
     def revoke(self, token: str, *, tx: Transaction | None = None) -> bool:

@@ -26,13 +26,19 @@ _MAX_HEADER: Final = 8192
 
 
 class AdminUnauthenticated(Unauthenticated):
-    """``401 unauthenticated`` on the control plane (RFC 6750 §3 challenge)."""
+    """``401 unauthenticated`` on the control plane: ``Bearer realm="proctor"``, with
+    ``error="invalid_token"`` when a Bearer credential was presented (ERR-BEARER-001/002).
+    The body is the same whatever was wrong."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, bearer_presented: bool = False) -> None:
         super().__init__("The admin credential is required.", scheme="Bearer")
+        self.bearer_presented = bearer_presented
 
     def headers(self) -> dict[str, str]:
-        return {"WWW-Authenticate": 'Bearer realm="proctor-control-plane"'}
+        challenge = 'Bearer realm="proctor"'
+        if self.bearer_presented:
+            challenge += ', error="invalid_token"'
+        return {"WWW-Authenticate": challenge}
 
 
 def authorization_header(headers: Headers) -> str | None:
@@ -55,13 +61,15 @@ class AdminGuard:
         """Raises :class:`AdminUnauthenticated` unless ``authorization`` is
         ``Bearer <admin credential>``. The HMAC and comparison run whatever was sent."""
         presented = ""
+        bearer = False
         if authorization is not None and len(authorization) <= _MAX_HEADER:
             scheme, _, value = authorization.strip().partition(" ")
             if scheme.lower() == "bearer":
                 presented = value.strip()
+                bearer = bool(presented)
         matches = self._hasher.verify(presented, self._hash)
         if not presented or not matches:
-            raise AdminUnauthenticated()
+            raise AdminUnauthenticated(bearer_presented=bearer)
 
     def require(self, request: Request) -> None:
         self.check(authorization_header(request.headers))

@@ -13,7 +13,7 @@ rotation, both ``Cache-Control: no-store`` (WID-SEC-001, WID-SEC-003).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
@@ -82,6 +82,19 @@ def _integer(params: dict[str, str], name: str) -> int | None:
     return int(raw)
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def by_method(handlers: dict[str, Endpoint]) -> Endpoint:
+    """One endpoint dispatching on the method (``HEAD`` is served by ``GET``)."""
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
 def _json(body: Any, status: int = 200, *, no_store: bool = True) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=_NO_STORE if no_store else None)
 
@@ -113,20 +126,35 @@ class ControlPlane:
         self._audit = audit
 
     def routes(self) -> list[BaseRoute]:
+        """One route per path, so a 405 lists every supported method (ERR-HTTP-001)."""
+        table: list[tuple[str, dict[str, Endpoint]]] = [
+            (
+                "/v1/authorizers",
+                {"GET": self.list_authorizers, "POST": self.create_authorizer},
+            ),
+            (
+                "/v1/authorizers/{name}",
+                {
+                    "GET": self.get_authorizer,
+                    "PUT": self.replace_authorizer,
+                    "DELETE": self.delete_authorizer,
+                },
+            ),
+            ("/v1/workloads", {"GET": self.list_workloads, "POST": self.create_workload}),
+            (
+                "/v1/workloads/{name}",
+                {
+                    "GET": self.get_workload,
+                    "PUT": self.replace_workload,
+                    "DELETE": self.delete_workload,
+                },
+            ),
+            ("/v1/workloads/{name}/secret", {"POST": self.rotate_secret}),
+            ("/v1/audit/events", {"GET": self.audit_events}),
+            ("/v1/audit/verify", {"GET": self.audit_verify}),
+        ]
         return [
-            Route("/v1/authorizers", self.list_authorizers, methods=["GET"]),
-            Route("/v1/authorizers", self.create_authorizer, methods=["POST"]),
-            Route("/v1/authorizers/{name}", self.get_authorizer, methods=["GET"]),
-            Route("/v1/authorizers/{name}", self.replace_authorizer, methods=["PUT"]),
-            Route("/v1/authorizers/{name}", self.delete_authorizer, methods=["DELETE"]),
-            Route("/v1/workloads", self.list_workloads, methods=["GET"]),
-            Route("/v1/workloads", self.create_workload, methods=["POST"]),
-            Route("/v1/workloads/{name}", self.get_workload, methods=["GET"]),
-            Route("/v1/workloads/{name}", self.replace_workload, methods=["PUT"]),
-            Route("/v1/workloads/{name}", self.delete_workload, methods=["DELETE"]),
-            Route("/v1/workloads/{name}/secret", self.rotate_secret, methods=["POST"]),
-            Route("/v1/audit/events", self.audit_events, methods=["GET"]),
-            Route("/v1/audit/verify", self.audit_verify, methods=["GET"]),
+            Route(path, by_method(handlers), methods=list(handlers)) for path, handlers in table
         ]
 
     def _event(self, operation: str, workload: str | None = None) -> Event:
@@ -174,7 +202,10 @@ class ControlPlane:
             await run_in_threadpool(self._authorizers.get, name)  # 404 before the rules
             config = self._authorizers.parse(body)
             if config.name != name:
-                raise _invalid("name", "must equal the name in the path")
+                raise ValidationFailed(
+                    "The name in the body must equal the name in the path.",
+                    errors=[{"field": "/name", "message": "must equal the name in the path"}],
+                )
             warm = await run_in_threadpool(self._authorizers.check_metadata, config)
             record = await run_in_threadpool(
                 self._recorder.commit,

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from proctor.reference.authorizer import Decision
-from proctor.reference.authorizers import AuthorizerRegistry, parse_model
+from proctor.reference.authorizers import AuthorizerRegistry, json_pointer, parse_model
 from proctor.reference.clock import Clock
 from proctor.reference.errors import InvalidRequestBody
 from proctor.reference.http.audited import Event, Recorder
@@ -81,14 +81,14 @@ def _wat_request(body: dict[str, object]) -> tuple[str | None, str | None]:
     unknown = sorted(set(body) - _WAT_MEMBERS)
     if unknown:
         raise InvalidRequestBody("The request body has unknown members.").with_errors(
-            [{"field": name, "message": "unknown member"} for name in unknown[:10]]
+            [{"field": json_pointer((name,)), "message": "unknown member"} for name in unknown[:10]]
         )
     values: dict[str, str | None] = {}
     for name in _WAT_MEMBERS:
         value = body.get(name)
         if name in body and not isinstance(value, str):
             raise InvalidRequestBody(f"{name} must be a string.").with_errors(
-                [{"field": name, "message": "must be a string"}]
+                [{"field": "/" + name, "message": "must be a string"}]
             )
         values[name] = value if isinstance(value, str) else None
     return values["user_token"], values["user_id"]

@@ -59,7 +59,13 @@ async def test_every_control_route_requires_the_admin_credential(
             method, path, headers=headers, json=h.authorizer_body("other-okta")
         )
         assert response.status_code == 401, (headers, response.text)
-        assert response.headers["WWW-Authenticate"].startswith("Bearer ")
+        # ERR-BEARER-001/002: invalid_token only when a Bearer credential was sent
+        sent_bearer = headers.get("Authorization", "").startswith("Bearer ")
+        assert response.headers["WWW-Authenticate"] == (
+            'Bearer realm="proctor", error="invalid_token"'
+            if sent_bearer
+            else 'Bearer realm="proctor"'
+        )
         assert response.headers["content-type"].startswith("application/problem+json")
         body = response.json()
         assert body["code"] == "unauthenticated"
@@ -158,21 +164,24 @@ async def test_authorizer_name_taken_is_a_conflict(
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
-        ({"algorithms": ["HS256"]}, "algorithms"),
-        ({"algorithms": ["none"]}, "algorithms"),
-        ({"allowed_audiences": []}, "(body)"),
-        ({"issuer": "https://login.example/{tenantid}/v2.0"}, "(body)"),
-        ({"leeway_seconds": 301}, "leeway_seconds"),
-        ({"name": "x"}, "name"),
-        ({"name": "bad name!"}, "name"),
-        ({"discovery_url": "http://idp.example/.well-known/openid-configuration"}, "discovery_url"),
+        ({"algorithms": ["HS256"]}, "/algorithms"),
+        ({"algorithms": ["none"]}, "/algorithms"),
+        ({"allowed_audiences": []}, ""),
+        ({"issuer": "https://login.example/{tenantid}/v2.0"}, ""),
+        ({"leeway_seconds": 301}, "/leeway_seconds"),
+        ({"name": "x"}, "/name"),
+        ({"name": "bad name!"}, "/name"),
+        (
+            {"discovery_url": "http://idp.example/.well-known/openid-configuration"},
+            "/discovery_url",
+        ),
         (
             {
                 "custom_claims": [
                     {"claim": "g", "operator": "contains_any", "value": "x", "value_type": "string"}
                 ]
             },
-            "custom_claims",
+            "/custom_claims",
         ),
     ],
 )
@@ -186,7 +195,9 @@ async def test_invalid_authorizer_configurations_are_refused(
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["code"] == "validation_failed"
-    assert any(e["field"].startswith(field) for e in body["errors"]), body["errors"]
+    assert any(e["field"] == field or e["field"].startswith(field + "/") for e in body["errors"]), (
+        body["errors"]
+    )
     listing = await client.get("/v1/authorizers", headers=h.ADMIN)
     assert listing.json()["items"] == []
 
@@ -204,7 +215,7 @@ async def test_unusable_metadata_is_refused_at_save(
         headers=h.ADMIN,
     )
     assert missing.status_code == 400
-    assert [e["field"] for e in missing.json()["errors"]] == ["discovery_url"]
+    assert [e["field"] for e in missing.json()["errors"]] == ["/discovery_url"]
 
     other_issuer = await client.post(
         "/v1/authorizers",
@@ -212,7 +223,7 @@ async def test_unusable_metadata_is_refused_at_save(
         headers=h.ADMIN,
     )
     assert other_issuer.status_code == 400
-    assert [e["field"] for e in other_issuer.json()["errors"]] == ["issuer"]
+    assert [e["field"] for e in other_issuer.json()["errors"]] == ["/issuer"]
 
     idp.down = True
     down = await client.post("/v1/authorizers", json=h.authorizer_body(), headers=h.ADMIN)
@@ -314,33 +325,33 @@ async def test_workload_conflicts_and_not_found(
 @pytest.mark.parametrize(
     ("body", "fields"),
     [
-        ({"name": "orchestrator", "authorizer": "nobody"}, ["authorizer"]),
+        ({"name": "orchestrator", "authorizer": "nobody"}, ["/authorizer"]),
         (
             {"name": "orchestrator", "allowed_return_urls": ["http://app.example/cb"]},
-            ["allowed_return_urls"],
+            ["/allowed_return_urls"],
         ),
         (
             {"name": "orchestrator", "allowed_return_urls": ["https://a.example/#x"]},
-            ["allowed_return_urls"],
+            ["/allowed_return_urls"],
         ),
         (
             {"name": "orchestrator", "allowed_return_urls": ["https://a.example/r"] * 2},
-            ["allowed_return_urls"],
+            ["/allowed_return_urls"],
         ),
-        ({"name": "orchestrator", "token_endpoint_auth_method": "private_key_jwt"}, ["jwks"]),
-        ({"name": "orchestrator", "jwks": {"keys": []}}, ["jwks"]),
+        ({"name": "orchestrator", "token_endpoint_auth_method": "private_key_jwt"}, ["/jwks"]),
+        ({"name": "orchestrator", "jwks": {"keys": []}}, ["/jwks"]),
         (
             {"name": "orchestrator", "token_endpoint_auth_method": "client_secret_jwt"},
-            ["token_endpoint_auth_method"],
+            ["/token_endpoint_auth_method"],
         ),
-        ({"name": "or"}, ["name"]),
+        ({"name": "or"}, ["/name"]),
         (
             {
                 "name": "orchestrator",
                 "authorizer": "nobody",
                 "token_endpoint_auth_method": "private_key_jwt",
             },
-            ["jwks", "authorizer"],
+            ["/jwks", "/authorizer"],
         ),
     ],
 )
@@ -458,7 +469,7 @@ async def test_put_cannot_rename(client: httpx.AsyncClient, api: Any, h: ModuleT
         "/v1/workloads/orchestrator", json={"name": "renamed"}, headers=h.ADMIN
     )
     assert response.status_code == 400
-    assert response.json()["errors"][0]["field"] == "name"
+    assert response.json()["errors"][0]["field"] == "/name"
 
 
 async def test_a_recreated_workload_gets_a_new_client_id(
@@ -536,3 +547,24 @@ async def test_authorizer_tokens_do_not_page_workloads(
 
 async def test_service_fixture_is_isolated(service: Service) -> None:
     assert service.directory.list().items == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PATCH", "/v1/workloads", {"GET", "HEAD", "POST"}),
+        ("POST", "/v1/workloads/orchestrator", {"GET", "HEAD", "PUT", "DELETE"}),
+        ("GET", "/v1/workloads/orchestrator/secret", {"POST"}),
+        ("DELETE", "/v1/audit/events", {"GET", "HEAD"}),
+        ("GET", "/v1/decisions", {"POST"}),
+    ],
+)
+async def test_unsupported_methods_are_405_with_allow(
+    client: httpx.AsyncClient, h: ModuleType, method: str, path: str, allow: set[str]
+) -> None:
+    """ERR-HTTP-001: 405, an Allow header listing every supported method, and the
+    method_not_allowed problem."""
+    response = await client.request(method, path, headers=h.ADMIN)
+    assert response.status_code == 405
+    assert {m.strip() for m in response.headers["Allow"].split(",")} == allow
+    assert response.json()["code"] == "method_not_allowed"

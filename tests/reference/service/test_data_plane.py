@@ -75,9 +75,11 @@ async def test_failed_workload_authentication_is_one_answer(
             headers=headers,
         )
         assert response.status_code == 401, headers
-        assert (
-            response.headers["WWW-Authenticate"] == 'Basic realm="proctor", Bearer realm="proctor"'
-        )
+        # ERR-BEARER-001/002: both challenges; invalid_token only when a Bearer was sent
+        challenge = 'Basic realm="proctor", Bearer realm="proctor"'
+        if headers.get("Authorization", "").startswith("Bearer "):
+            challenge += ', error="invalid_token"'
+        assert response.headers["WWW-Authenticate"] == challenge
         answers.append(_strip(response.json()))
     assert all(a == answers[0] for a in answers)
     assert answers[0]["code"] == "unauthenticated"
@@ -354,6 +356,9 @@ async def test_a_rejected_user_token_is_401_with_the_reason(
     body = response.json()
     assert body["code"] == "user_token_rejected"
     assert body["reason"] == reason
+    assert response.headers["WWW-Authenticate"] == (
+        'Basic realm="proctor", Bearer realm="proctor", error="invalid_token"'
+    )
     with service.database.transaction(readonly=True) as tx:
         assert tx.fetchall("SELECT * FROM workload_access_tokens") == []
     event = (await api.audit(operation="workload_access_token.issue"))[-1]
@@ -454,6 +459,7 @@ async def test_a_token_presented_by_another_workload_is_token_invalid(
         failures.append(caught.value.problem(None))
     assert all(f == failures[0] for f in failures)
     assert failures[0]["code"] == "token_invalid"
+    assert caught.value.headers()["WWW-Authenticate"].endswith('error="invalid_token"')
     assert failures[0]["status"] == 401
 
 
