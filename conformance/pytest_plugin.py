@@ -19,24 +19,22 @@ nothing, registers no fixture and changes nothing in unrelated pytest runs.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from proctor.conformance.catalog import load_catalog
-from proctor.conformance.config import PROFILES, TargetConfig, load_config, parse_config
-from proctor.conformance.errors import ConfigError
-from proctor.conformance.hypothesis_profiles import HYPOTHESIS_PROFILES
-from proctor.conformance.session import (
-    LEVEL_FILTERS,
-    ConformanceSession,
-    ProctorPlugin,
-    scrub_results,
-)
-from proctor.conformance.target import Target, TargetConnection
+if TYPE_CHECKING:
+    from proctor.conformance.config import TargetConfig
 
 __all__ = ["pytest_addoption", "pytest_configure"]
+
+# The choices are spelt out here so that importing this module (which pytest does in every
+# run, this plugin being installed) stays cheap: the kit itself is imported only when a
+# run asks for it. tests/conformance/test_pytest_plugin.py checks they match the kit's.
+PROFILE_CHOICES = ("proctor", "agentcore", "rfc8693")
+LEVEL_CHOICES = ("must", "should", "may")
+HYPOTHESIS_CHOICES = ("ci", "deep")
 
 _OPTIONS = (
     "proctor_target",
@@ -54,7 +52,7 @@ _OPTIONS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("proctor", "proctor conformance kit")
     group.addoption("--proctor-target", metavar="URL", help="run the kit against this issuer")
-    group.addoption("--proctor-profile", choices=PROFILES, help="the target's profile")
+    group.addoption("--proctor-profile", choices=PROFILE_CHOICES, help="the target's profile")
     group.addoption("--proctor-config", metavar="FILE", help="the target config (target.yaml)")
     group.addoption(
         "--proctor-suite",
@@ -63,16 +61,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="NAME",
         help="run only this suite (repeatable)",
     )
-    group.addoption(
-        "--proctor-level", choices=tuple(LEVEL_FILTERS), help="levels to run (default: may)"
-    )
-    group.addoption("--proctor-hypothesis-profile", choices=HYPOTHESIS_PROFILES)
+    group.addoption("--proctor-level", choices=LEVEL_CHOICES, help="levels to run (default: may)")
+    group.addoption("--proctor-hypothesis-profile", choices=HYPOTHESIS_CHOICES)
     group.addoption("--proctor-max-examples", type=int, metavar="N")
     group.addoption("--proctor-seed", type=int, metavar="N")
     group.addoption("--proctor-report-dir", metavar="DIR", help="also write proctor's reports here")
 
 
 def _config(option: pytest.Config) -> TargetConfig:
+    from proctor.conformance.config import TargetConfig, load_config, parse_config
+    from proctor.conformance.errors import ConfigError
+
     path = option.getoption("proctor_config")
     config = load_config(Path(path)) if path else TargetConfig()
     update: dict[str, object] = {}
@@ -94,7 +93,11 @@ def pytest_configure(config: pytest.Config) -> None:
             flags = ", ".join("--" + name.replace("_", "-") for name in given)
             raise pytest.UsageError(f"{flags} need --proctor-target or --proctor-config")
         return
+    from proctor.conformance.catalog import load_catalog
+    from proctor.conformance.errors import ConfigError
     from proctor.conformance.runner import select_suites
+    from proctor.conformance.session import ConformanceSession, TeamRunPlugin
+    from proctor.conformance.target import Target, TargetConnection
 
     try:
         target_config = _config(config)
@@ -117,44 +120,6 @@ def pytest_configure(config: pytest.Config) -> None:
             f"-k {result.name.split('[', 1)[0]}" + (f" --proctor-seed={seed}" if seed else "")
         ),
     )
-    plugin = _TeamRunPlugin(session, config.getoption("proctor_report_dir"))
+    plugin = TeamRunPlugin(session, config.getoption("proctor_report_dir"))
     config.pluginmanager.register(plugin, "proctor-team-run")
     config.args.extend(str(path) for path in files.values())
-
-
-class _TeamRunPlugin(ProctorPlugin):
-    """:class:`ProctorPlugin` plus what a team's run needs: reports, and cleanup."""
-
-    def __init__(self, session: ConformanceSession, report_dir: str | None) -> None:
-        super().__init__(session)
-        self.report_dir = Path(report_dir) if report_dir else None
-        self.started = datetime.now(UTC)
-
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        if self.report_dir is None:
-            return
-        from proctor.conformance.gate import evaluate
-        from proctor.conformance.reports import RunReport, write_reports
-        from proctor.conformance.results import RunInfo, tool_version
-
-        results = self.session.results
-        scrub_results(results, self.session.target.redactor)
-        verdict = evaluate(results, today=datetime.now(UTC).date(), filtered=True)
-        info = RunInfo(
-            target=self.session.target.label,
-            profile=self.session.target.profile,
-            level=self.session.level,
-            hypothesis_profile=self.session.hypothesis_profile,
-            suites=sorted({r.suite for r in results}),
-            started=self.started,
-            finished=datetime.now(UTC),
-            tool_version=tool_version(),
-            max_examples=self.session.max_examples,
-            seed=self.session.seed,
-            filtered=True,
-        )
-        write_reports(RunReport(info, results, verdict, self.session.catalog), self.report_dir)
-
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        super().pytest_unconfigure(config)
-        self.session.target.close()

@@ -36,6 +36,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -227,6 +228,34 @@ def _isolated_environment() -> Iterator[None]:
             os.environ["PYTEST_ADDOPTS"] = saved
 
 
+def _modules_of(files: set[Path]) -> dict[str, ModuleType]:
+    found = {}
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).resolve() in files:
+            found[name] = module
+    return found
+
+
+@contextmanager
+def _fresh_imports(files: Sequence[Path]) -> Iterator[None]:
+    """Import the suite modules afresh for this run, then put the process back.
+
+    ``@given`` fixes a check's hypothesis settings when its module is imported, so a
+    module imported by an earlier run (or by anyone else) would keep that run's profile.
+    """
+    resolved = {path.resolve() for path in files}
+    saved = _modules_of(resolved)
+    for name in saved:
+        del sys.modules[name]
+    try:
+        yield
+    finally:
+        for name in _modules_of(resolved):
+            del sys.modules[name]
+        sys.modules.update(saved)
+
+
 def _synthetic_error(suite: str, name: str, message: str) -> CheckResult:
     return CheckResult(
         id=f"{suite}::{name}",
@@ -262,7 +291,7 @@ def run_checks(
         ]
         if keyword:
             args += ["-k", keyword]
-        with _isolated_environment():
+        with _isolated_environment(), _fresh_imports(files):
             code = pytest.main(args, plugins=[ProctorPlugin(session)])
     if code == pytest.ExitCode.USAGE_ERROR:
         raise ConfigError("the check selection was rejected (is the -k expression valid?)")
@@ -543,19 +572,30 @@ def print_summary(console: Console, report: RunReport, written: Sequence[Path] =
             f"{report.status_text(result)}  {result.id}  [{', '.join(result.requirements) or '—'}]",
             markup=False,
             highlight=False,
+            soft_wrap=True,
         )
         if result.message:
-            console.print(f"    {result.message.splitlines()[0]}", markup=False, highlight=False)
+            console.print(
+                f"    {result.message.splitlines()[0]}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
         if result.reproduction:
-            console.print(f"    reproduce: {result.reproduction}", markup=False, highlight=False)
+            console.print(
+                f"    reproduce: {result.reproduction}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
     verdict = report.verdict
     if verdict.suggestions:
         console.print("New MUST failures; to accept one, add to the allow-list:", markup=False)
-        console.print("".join(verdict.suggestions), markup=False, highlight=False)
+        console.print("".join(verdict.suggestions), markup=False, highlight=False, soft_wrap=True)
     for reason in verdict.reasons:
-        console.print(f"- {reason}", markup=False, highlight=False)
+        console.print(f"- {reason}", markup=False, highlight=False, soft_wrap=True)
     for path in written:
-        console.print(f"wrote {path}", markup=False, highlight=False)
+        console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
     console.print(
         f"proctor conformance: {verdict.label} (exit code {int(verdict.exit_code)})",
         markup=False,

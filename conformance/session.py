@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator, Mapping
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
 
@@ -42,6 +43,7 @@ __all__ = [
     "ConformanceSession",
     "LevelFilter",
     "ProctorPlugin",
+    "TeamRunPlugin",
     "scrub_results",
 ]
 
@@ -305,3 +307,41 @@ class ProctorPlugin:
         self.session.results.append(result)
         for listener in self.session.listeners:
             listener(result)
+
+
+class TeamRunPlugin(ProctorPlugin):
+    """:class:`ProctorPlugin` plus what a team's run needs: reports, and cleanup."""
+
+    def __init__(self, session: ConformanceSession, report_dir: str | None) -> None:
+        super().__init__(session)
+        self.report_dir = Path(report_dir) if report_dir else None
+        self.started = datetime.now(UTC)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.report_dir is None:
+            return
+        from proctor.conformance.gate import evaluate
+        from proctor.conformance.reports import RunReport, write_reports
+        from proctor.conformance.results import RunInfo, tool_version
+
+        results = self.session.results
+        scrub_results(results, self.session.target.redactor)
+        verdict = evaluate(results, today=datetime.now(UTC).date(), filtered=True)
+        info = RunInfo(
+            target=self.session.target.label,
+            profile=self.session.target.profile,
+            level=self.session.level,
+            hypothesis_profile=self.session.hypothesis_profile,
+            suites=sorted({r.suite for r in results}),
+            started=self.started,
+            finished=datetime.now(UTC),
+            tool_version=tool_version(),
+            max_examples=self.session.max_examples,
+            seed=self.session.seed,
+            filtered=True,
+        )
+        write_reports(RunReport(info, results, verdict, self.session.catalog), self.report_dir)
+
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        super().pytest_unconfigure(config)
+        self.session.target.close()
