@@ -247,6 +247,8 @@ def build_service(
     start: float = START,
     algorithm: str = "ES256",
     max_lifetime: int = 900,
+    idp_clients: Sequence[str] = (IDP_CLIENT,),
+    idp_kid: str = "idp-key-1",
 ) -> Service:
     clock = ManualClock(start)
     envelope = Envelope(LocalKeyProvider({"kek-1": os.urandom(32)}, "kek-1"))
@@ -259,16 +261,16 @@ def build_service(
     replay = InMemoryJtiStore(clock)
     clients = ClientAuthenticator(directory, hasher, replay, issuer, clock)
     policies = InMemoryPolicySource()
-    idp = FakeIdp(idp_issuer)
+    idp = FakeIdp(idp_issuer, kid=idp_kid)
+    kinds: list[dict[str, Any]] = [{"kind": "access_token", "typ": ["at+jwt", None]}]
+    if idp_clients:  # ID tokens are audience-restricted to clients
+        kinds.append({"kind": "id_token", "typ": ["JWT"]})
     config = AuthorizerConfig(
         name="company-idp",
         discovery_url=f"{idp_issuer}/.well-known/openid-configuration",
-        allowed_audiences=[idp_audience, IDP_CLIENT],
-        allowed_clients=[IDP_CLIENT],
-        token_kinds=[
-            {"kind": "access_token", "typ": ["at+jwt", None]},
-            {"kind": "id_token", "typ": ["JWT"]},
-        ],
+        allowed_audiences=[idp_audience, *idp_clients],
+        allowed_clients=list(idp_clients),
+        token_kinds=kinds,
         algorithms=["ES256"],
         leeway_seconds=0,
     )
