@@ -52,6 +52,7 @@ from proctor.reference.encryption import Envelope, Sealed
 
 __all__ = [
     "DEFAULT_PUBLISH_AHEAD",
+    "PRIVATE_MEMBERS",
     "SIGNING_ALGORITHMS",
     "InMemoryKeyStore",
     "KeyRecord",

@@ -50,7 +50,6 @@ introspection), so the caller checks :attr:`VerifiedToken.aud`.
 from __future__ import annotations
 
 import json
-import math
 import secrets
 import threading
 from collections.abc import Mapping, Sequence
@@ -563,9 +562,3 @@ class AccessTokens:
             raise OwnTokenRejected("revoked")
         assert kid is not None
         return VerifiedToken(_freeze(claims), kid, alg, record)
-
-    def expires_at_most(self, *bounds: float) -> int:
-        """``min(now + max_lifetime, *bounds)`` as an integer NumericDate, rounded down so
-        the result is never later than any bound (TX-EXP-001 to TX-EXP-003)."""
-        now = self._clock.now()
-        return math.floor(min(now + self.max_lifetime, *bounds))
