@@ -49,6 +49,7 @@ from proctor.conformance import suites as kit_suites
 from proctor.conformance.catalog import Requirement, load_catalog
 from proctor.conformance.config import Profile, TargetConfig, load_config, parse_config
 from proctor.conformance.errors import ConfigError
+from proctor.conformance.evidence import Redactor
 from proctor.conformance.gate import (
     AllowEntry,
     ExitCode,
@@ -497,26 +498,37 @@ def run(
 
     unreachable: str | None = None
     results: list[CheckResult] = []
-    with _connect(options, config, target_factory) as connection:
-        target = Target(config, connection)
+    redactor = Redactor(config.secrets())
+    label = config.url or IN_PROCESS_URL
+    with ExitStack() as stack:
         try:
-            unreachable = _probe(target)
-            if unreachable is None:
-                progress = _Progress(out)
-                with ExitStack() as live:
-                    if out.is_terminal:
-                        live.enter_context(progress.progress)
-                    if parallel:
-                        results = _run_parallel(
-                            config, options, catalog, files, seed, target, progress
-                        )
-                    else:
-                        results = _run_serial(target, options, catalog, files, seed, progress)
-                    progress.finish()
-        finally:
-            target.close()
-        label = target.label
-    scrub_results(results, target.redactor)
+            connection = stack.enter_context(_connect(options, config, target_factory))
+        except ConfigError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a target that cannot start is no verdict
+            unreachable = redactor.text(
+                f"the target could not be started: {type(error).__name__}: {error}"
+            )
+        else:
+            target = Target(config, connection)
+            redactor, label = target.redactor, target.label
+            try:
+                unreachable = _probe(target)
+                if unreachable is None:
+                    progress = _Progress(out)
+                    with ExitStack() as live:
+                        if out.is_terminal:
+                            live.enter_context(progress.progress)
+                        if parallel:
+                            results = _run_parallel(
+                                config, options, catalog, files, seed, target, progress
+                            )
+                        else:
+                            results = _run_serial(target, options, catalog, files, seed, progress)
+                        progress.finish()
+            finally:
+                target.close()
+    scrub_results(results, redactor)
 
     verdict = evaluate(
         results,

@@ -231,3 +231,17 @@ def test_a_config_file_error_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("url: http://x.test\ncapabilities: [teleport]\n")
     with pytest.raises(ConfigError, match="unknown capabilities"):
         run(RunOptions(config_path=path, catalog={}))
+
+
+@contextmanager
+def _failing_to_start(config: TargetConfig) -> Iterator[TargetConnection]:
+    raise RuntimeError("port 8443 is taken")
+    yield TargetConnection("http://never.test")  # pragma: no cover
+
+
+def test_a_target_that_cannot_start_is_3(run_kit: RunKit) -> None:
+    run = run_kit(target_factory=_failing_to_start)
+    assert run.outcome.exit_code is ExitCode.INFRASTRUCTURE
+    assert run.outcome.info.unreachable == (
+        "the target could not be started: RuntimeError: port 8443 is taken"
+    )
