@@ -41,6 +41,7 @@ class MockIdpApp:
         self.engine = engine
         self._app = Starlette(
             routes=[
+                *engine.profile.routes(engine),
                 *admin.routes(engine),
                 Route("/{path:path}", self._vendor, methods=_ALL_METHODS),
             ]

@@ -65,6 +65,13 @@ fixtures) need. A profile declares:
     ``audience(server, scopes, params)``; ``grants()`` adds or replaces grant handlers
     (Entra's jwt-bearer on-behalf-of), each a :class:`~proctor.mock_idps.grants.Grant`.
 
+*Providers* (third-party OAuth servers for tools)
+    ``refresh_allowed(ctx)`` (OIDC: ``offline_access``); an opaque access token is a
+    :class:`~proctor.mock_idps.profile.JwtSpec` with ``opaque`` set (recorded, not signed);
+    ``finish_response(req, endpoint, response)`` re-encodes a response (GitHub's form-encoded
+    token responses); ``routes(engine)`` adds ASGI routes beside the vendor paths (a
+    resource API). See :mod:`proctor.mock_idps.providers`.
+
 *Errors and lifetimes*
     ``error_descriptions`` maps an error's ``reason`` key to the vendor's wording;
     ``error_response(error, server, endpoint)`` renders the body (Okta's
@@ -269,12 +276,12 @@ class Engine:
                 raise MethodNotAllowed(
                     f"The {req.method} method is not allowed here.", reason="method_not_allowed"
                 )
-            return self._dispatch(route, req)
+            response = self._dispatch(route, req)
         except OAuthError as error:
             response = self.profile.error_response(error, server, route.kind)
             if isinstance(error, MethodNotAllowed):
                 response.headers.append(("allow", ", ".join(sorted(_METHODS[route.kind]))))
-            return response
+        return self.profile.finish_response(req, route.kind, response)
 
     def fault_response(self, status: int, route: Route | None) -> Response:
         """The vendor-shaped error body an injected fault answers with."""
@@ -412,6 +419,7 @@ class Engine:
             code_challenge=challenge,
             code_challenge_method=method,
             prompt=prompt,
+            params=params.pairs,
         )
 
     def check_policy(self, server: AuthServer, client: Client) -> None:
@@ -840,7 +848,7 @@ class Engine:
         if (
             refresh
             and family_id is not None
-            and "offline_access" in scopes
+            and self.profile.refresh_allowed(ctx)
             and "refresh_token" in client.grant_types
             and "refresh_token" in server.grant_types
         ):
@@ -875,9 +883,13 @@ class Engine:
         family_id: str | None = None,
         scopes: tuple[str, ...] = (),
     ) -> str:
-        """Sign ``spec`` with the server's active key for its purpose and record it."""
-        ring = self._keyrings[self._ring_id(server)]
-        token = ring.sign(spec.claims, purpose=spec.purpose, header=spec.header)
+        """Sign ``spec`` with the server's active key for its purpose and record it (an
+        opaque token, ``spec.opaque``, is recorded as it is: nothing is signed)."""
+        if spec.opaque is not None:
+            token = spec.opaque
+        else:
+            ring = self._keyrings[self._ring_id(server)]
+            token = ring.sign(spec.claims, purpose=spec.purpose, header=spec.header)
         self.register(
             token,
             server,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from proctor.mock_idps import pkce
-from proctor.mock_idps.config import DEVICE_CODE, TOKEN_EXCHANGE, Client
+from proctor.mock_idps.config import DEVICE_CODE, TOKEN_EXCHANGE, Client, User
 from proctor.mock_idps.errors import (
     AccessDenied,
     AuthorizationPending,
@@ -29,6 +29,7 @@ from proctor.mock_idps.profile import AuthServer
 
 if TYPE_CHECKING:
     from proctor.mock_idps.engine import Engine
+    from proctor.mock_idps.state import AuthorizationCode
 
 __all__ = [
     "ACCESS_TOKEN_TYPE",
@@ -100,14 +101,27 @@ class AuthorizationCodeGrant:
             raise invalid
         family = engine.new_family(server, client, code.username, request.scopes, code.auth_time)
         code.family_id = family.id
+        return self.issue(engine, server, client, user, code, params)
+
+    def issue(
+        self,
+        engine: Engine,
+        server: AuthServer,
+        client: Client,
+        user: User,
+        code: AuthorizationCode,
+        params: Params,
+    ) -> dict[str, Any]:
+        """The tokens for a redeemed ``code`` (a vendor's grant overrides this to read its
+        own parameters of the authorization request, ``code.request.params``)."""
         return engine.issue(
             server,
             client,
             user,
-            request.scopes,
+            code.request.scopes,
             self.grant_type,
-            family_id=family.id,
-            nonce=request.nonce,
+            family_id=code.family_id,
+            nonce=code.request.nonce,
             auth_time=code.auth_time,
         )
 

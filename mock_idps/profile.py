@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -22,8 +22,11 @@ from proctor.mock_idps.messages import Params, Response
 
 if TYPE_CHECKING:
     from joserfc.jwk import ECKey, RSAKey
+    from starlette.routing import BaseRoute
 
+    from proctor.mock_idps.engine import Engine
     from proctor.mock_idps.grants import Grant
+    from proctor.mock_idps.messages import Request
     from proctor.mock_idps.state import Family, IssuedToken, RefreshToken
 
 __all__ = [
@@ -147,6 +150,9 @@ class JwtSpec:
     claims: dict[str, Any]
     header: dict[str, Any] = field(default_factory=dict)
     purpose: str = "default"
+    opaque: str | None = None
+    """An opaque token's value: issued as it is instead of a JWT; the claims are kept only
+    in the emulator's token store (introspection, a provider's resource API)."""
 
 
 def at_hash(token: str) -> str:
@@ -265,6 +271,11 @@ class VendorProfile:
 
     def refresh_token_value(self) -> str:
         return secrets.token_urlsafe(32)
+
+    def refresh_allowed(self, ctx: TokenContext) -> bool:
+        """Whether a grant that may carry a refresh token gets one (the client and server
+        must also have the ``refresh_token`` grant). OIDC: only with ``offline_access``."""
+        return "offline_access" in ctx.scopes
 
     def token_response(
         self,
@@ -404,3 +415,14 @@ class VendorProfile:
 
     def not_found(self, path: str) -> Response:
         return Response.json({"error": "not_found", "error_description": "Not found."}, 404)
+
+    def finish_response(self, req: Request, endpoint: str, response: Response) -> Response:
+        """The last word on an endpoint's response, success or error (GitHub's token
+        endpoint answers form-encoded unless asked for JSON); unchanged by default."""
+        return response
+
+    # -- beside the vendor paths ---------------------------------------------------------
+    def routes(self, engine: Engine) -> Sequence[BaseRoute]:
+        """ASGI routes the app serves before the admin API and the vendor paths (a
+        third-party provider's resource API); none by default."""
+        return ()

@@ -50,6 +50,9 @@ class AuthorizationRequest:
     code_challenge: str | None = None
     code_challenge_method: str | None = None
     prompt: frozenset[str] = frozenset()
+    params: tuple[tuple[str, str], ...] = ()
+    """Every parameter as sent, for vendor parameters the engine does not interpret
+    (Google's ``access_type``, RFC 8707 ``resource``)."""
 
 
 @dataclass
