@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from proctor.reference.authorizer import Authorizer, Decision
 from proctor.reference.authorizer_config import AuthorizerConfig, TokenKind
 from proctor.reference.clock import Clock
+from proctor.reference.directory import is_name
 from proctor.reference.errors import (
     Conflict,
     InvalidRequestBody,
@@ -144,9 +145,15 @@ class AuthorizerRegistry:
     def parse(self, body: Mapping[str, Any]) -> AuthorizerConfig:
         """INB-CFG-001/002: a request body as a validated configuration with defaults."""
         data = {k: v for k, v in body.items() if k not in _READ_ONLY}
-        return parse_model(
+        config = parse_model(
             AuthorizerConfig, data, context={"allow_loopback_http": self._allow_loopback_http}
         )
+        if not is_name(config.name):  # token-shaped: it could never be audited
+            raise ValidationFailed(
+                "The name breaks a rule.",
+                errors=[{"field": "/name", "message": "must not look like a token"}],
+            )
+        return config
 
     @staticmethod
     def stored_config(config: AuthorizerConfig) -> dict[str, Any]:
@@ -180,7 +187,7 @@ class AuthorizerRegistry:
     # -- CRUD ------------------------------------------------------------------------
 
     def get(self, name: str, *, tx: Transaction | None = None) -> AuthorizerRecord:
-        record = self._repository.get(name, tx=tx)
+        record = self._repository.get(name, tx=tx) if is_name(name) else None
         if record is None:
             raise NotFound("No authorizer has that name.")
         return record
@@ -230,6 +237,8 @@ class AuthorizerRegistry:
 
     def delete(self, name: str, *, tx: Transaction | None = None) -> None:
         """INB-CFG-003: refused with :class:`Conflict` while a workload names it."""
+        if not is_name(name):
+            raise NotFound("No authorizer has that name.")
         with in_transaction(self._database, tx) as t:
             if t.dialect == "postgresql":  # serialise with workloads naming it (see directory)
                 t.execute("SELECT name FROM authorizers WHERE name = ? FOR UPDATE", (name,))
@@ -246,7 +255,7 @@ class AuthorizerRegistry:
     def authorizer(self, name: str) -> Authorizer | None:
         """The live authorizer for the stored configuration named ``name`` (``None`` if
         there is none). Built once per configuration version."""
-        record = self._repository.get(name)
+        record = self._repository.get(name) if is_name(name) else None
         if record is None:
             with self._lock:
                 self._live.pop(name, None)

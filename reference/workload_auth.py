@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -46,6 +47,8 @@ __all__ = [
 BearerVerifier = Callable[[str], str | None]
 
 _MAX_HEADER: Final = 8192
+#: The shape of every client id the directory assigns (WID-DIR-002); nothing else is looked up.
+_CLIENT_ID: Final = re.compile(r"wl_[A-Za-z0-9]{8,64}")
 _DESCRIPTION: Final = "Valid workload credentials are required."
 
 
@@ -127,7 +130,8 @@ class WorkloadAuthenticator:
         if parsed is None:
             return None
         client_id, secret = parsed
-        record = self._directory.find_by_client_id(client_id) if client_id else None
+        known_shape = _CLIENT_ID.fullmatch(client_id) is not None
+        record = self._directory.find_by_client_id(client_id) if known_shape else None
         if record is None:
             self._directory.burn_time(secret)
             return None
@@ -138,6 +142,6 @@ class WorkloadAuthenticator:
         if verify is None or not token:
             return None
         client_id = verify(token)
-        if client_id is None:
+        if client_id is None or _CLIENT_ID.fullmatch(client_id) is None:
             return None
         return self._directory.find_by_client_id(client_id)

@@ -12,6 +12,8 @@ rotation, both ``Cache-Control: no-store`` (WID-SEC-001, WID-SEC-003).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Final
@@ -41,6 +43,7 @@ _AUDIT_FILTERS: Final = frozenset(
     {"workload", "user_subject", "operation", "decision", "since", "until"}
 )
 _INTEGER: Final = re.compile(r"-?[0-9]{1,16}")
+_SUBJECT: Final = re.compile(r"[^\x00-\x1f\x7f]{1,255}")
 
 
 def _invalid(name: str, message: str) -> ValidationFailed:
@@ -68,9 +71,19 @@ def page_args(params: dict[str, str]) -> tuple[int, str | None]:
             raise _invalid("limit", "must be an integer from 1 to 100")
         limit = int(raw)
     token = params.get("next_token")
-    if token is not None and not token:
-        raise _invalid("next_token", "must not be empty")
+    if token is not None and (not token or _holds_nul(token)):
+        raise _invalid("next_token", "is not a token this list issued")
     return limit, token
+
+
+def _holds_nul(token: str) -> bool:
+    """Whether an opaque list token decodes to text with a NUL, which no stored key holds
+    and PostgreSQL refuses to compare (it would fail the query, not the request)."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        return False  # not decodable: the list itself answers validation_failed
+    return b"\x00" in raw or b"\\u0000" in raw
 
 
 def _integer(params: dict[str, str], name: str) -> int | None:
@@ -309,6 +322,11 @@ class ControlPlane:
             params = query(request, _AUDIT_FILTERS | _PAGING)
             limit, token = page_args(params)
             since, until = _integer(params, "since"), _integer(params, "until")
+            if "workload" in params and not is_name(params["workload"]):
+                raise _invalid("workload", "must be a workload name")
+            subject = params.get("user_subject")
+            if subject is not None and not _SUBJECT.fullmatch(subject):
+                raise _invalid("user_subject", "must be 1 to 255 characters, no control characters")
             page = await run_in_threadpool(
                 lambda: self._audit.query(
                     workload=params.get("workload"),

@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 from proctor.mock_idps.keys import KeyRing, SigningKey, generate_key
 from proctor.reference.clock import ManualClock
 from proctor.reference.service import Service
+from proctor.reference.storage import testing as storage_testing
 
 pytestmark = pytest.mark.anyio
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+]
 
 #: (method, path, needs): who authenticates the call.
 ENDPOINTS = [
@@ -263,19 +269,33 @@ class SyncApp:
         return anyio.run(send)
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzz_database(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One database per back-end for the whole module (hypothesis runs many examples)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+        return
+    url = storage_testing.postgres_test_url()
+    if url is None:
+        if storage_testing.postgres_required():
+            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
+        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
+    with storage_testing.scratch_postgres_url(url) as scratch:
+        yield scratch
+
+
 @pytest.fixture(scope="module")
 def fuzz_target(
-    tmp_path_factory: pytest.TempPathFactory, h: ModuleType
+    tmp_path_factory: pytest.TempPathFactory, h: ModuleType, fuzz_database: str
 ) -> Iterator[tuple[SyncApp, Any]]:
-    """One service on SQLite for the whole module (hypothesis runs many examples)."""
-    tmp: Path = tmp_path_factory.mktemp("fuzz")
+    """One service for the whole module (hypothesis runs many examples)."""
+    tmp: Path = tmp_path_factory.mktemp("fuzz-data")
     idp = h.FakeIdp(KeyRing([SigningKey(generate_key("RS256", "fuzz"), "RS256")]))
     http = httpx.Client(transport=httpx.MockTransport(idp.handle))
     service = Service.create(
-        h.make_settings(tmp, f"sqlite:///{tmp / 'fuzz.db'}"),
-        clock=ManualClock(),
-        http_client=http,
-        env={},
+        h.make_settings(tmp, fuzz_database), clock=ManualClock(), http_client=http, env={}
     )
     app = SyncApp(service.asgi_app(), h.SERVICE_ISSUER)
     created_authorizer = app.request(
@@ -352,4 +372,34 @@ async def test_non_json_numbers_are_refused(
         path, content=content, headers={**h.ADMIN, "Content-Type": "application/json"}
     )
     assert response.status_code == 400, response.text
+    assert h.storage_snapshot(service) == before
+
+
+async def test_nul_characters_never_reach_storage(
+    client: httpx.AsyncClient, service: Service, world: Any, h: ModuleType
+) -> None:
+    """ERR-RULE-001: PostgreSQL refuses NUL in text; such input is answered, not a 500."""
+    import base64
+
+    cursor = base64.urlsafe_b64encode(json.dumps({"l": "workloads", "k": ["\x00"]}).encode())
+    cases: list[tuple[str, str, dict[str, Any], int]] = [
+        ("POST", "/v1/decisions", {"json": {"authorizer": "a\x00b", "token": "x"},
+                                   "headers": world.auth}, 404),
+        ("GET", "/v1/authorizers/a%00b", {"headers": h.ADMIN}, 404),
+        ("DELETE", "/v1/authorizers/a%00b", {"headers": h.ADMIN}, 404),
+        ("GET", "/v1/workloads/a%00b", {"headers": h.ADMIN}, 404),
+        ("GET", "/v1/workloads", {"params": {"next_token": cursor.rstrip(b"=").decode()},
+                                  "headers": h.ADMIN}, 400),
+        ("GET", "/v1/audit/events", {"params": {"workload": "a\x00b"}, "headers": h.ADMIN}, 400),
+        ("GET", "/v1/audit/events", {"params": {"user_subject": "a\x00"}, "headers": h.ADMIN},
+         400),
+        ("POST", "/v1/workload-access-tokens", {"json": {}, "headers": h.basic("wl_\x00", "x")},
+         401),
+        ("POST", "/v1/authorizers", {"json": h.authorizer_body("okta\x00"), "headers": h.ADMIN},
+         400),
+    ]  # fmt: skip
+    before = h.storage_snapshot(service)
+    for method, path, kwargs, status in cases:
+        response = await client.request(method, path, **kwargs)
+        assert response.status_code == status, (method, path, response.text)
     assert h.storage_snapshot(service) == before
