@@ -63,7 +63,10 @@ fixtures) need. A profile declares:
     ``grant_scopes(server, client, requested, grant_type=, params=)`` decides the granted
     scopes (Entra's ``resource=`` and ``/.default``, Okta's default scopes);
     ``audience(server, scopes, params)``; ``grants()`` adds or replaces grant handlers
-    (Entra's jwt-bearer on-behalf-of), each a :class:`~proctor.mock_idps.grants.Grant`.
+    (Entra's jwt-bearer on-behalf-of), each a :class:`~proctor.mock_idps.grants.Grant`;
+    ``handlers()`` replaces the engine's handler of an endpoint (Cognito's ``/logout`` and
+    ``/oauth2/revoke``). An ``AuthServer``'s ``endpoint_bases`` puts some endpoints on
+    another host (Cognito's pool domain).
 
 *Providers* (third-party OAuth servers for tools)
     ``refresh_allowed(ctx)`` (OIDC: ``offline_access``); an opaque access token is a
@@ -197,6 +200,7 @@ class Engine:
         self._keyrings: dict[str, KeyRing] = {}
         self._last_purge = float("-inf")
         self._grants: dict[str, Grant] = {**STANDARD_GRANTS, **profile.grants()}
+        self._handlers = dict(profile.handlers())
         self.config = IdpConfig()
         self.servers: dict[str, AuthServer] = {}
         self.primary = ""
@@ -302,6 +306,9 @@ class Engine:
             return self._device_page(req)
         if server is None:  # every per-issuer route has a server
             raise NotFound("Not found.", reason="not_found")
+        override = self._handlers.get(cast(Endpoint, kind))
+        if override is not None:
+            return override(self, server, req)
         handlers = {
             "openid_configuration": self._discovery,
             "oauth_authorization_server": self._discovery,
@@ -770,6 +777,7 @@ class Engine:
         nonce: str | None = None,
         auth_time: int | None = None,
         subject: Mapping[str, Any] | None = None,
+        family_id: str | None = None,
     ) -> TokenContext:
         return TokenContext(
             server=server,
@@ -785,6 +793,7 @@ class Engine:
             nonce=nonce,
             auth_time=auth_time,
             subject=subject,
+            family_id=family_id,
         )
 
     def issue(
@@ -818,6 +827,7 @@ class Engine:
             nonce=nonce,
             auth_time=auth_time,
             subject=subject,
+            family_id=family_id,
         )
         access_spec = self.profile.access_token(ctx)
         username = user.username if user is not None else None

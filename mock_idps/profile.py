@@ -34,6 +34,7 @@ __all__ = [
     "OIDC_SCOPES",
     "AuthServer",
     "Endpoint",
+    "EndpointHandler",
     "JwtSpec",
     "KeyFactory",
     "Lifetimes",
@@ -99,9 +100,12 @@ class AuthServer:
     keyring_id: str | None = None
     """Servers with the same ``keyring_id`` share keys (default: each has its own)."""
     settings: Mapping[str, Any] = field(default_factory=dict)
+    endpoint_bases: Mapping[Endpoint, str] = field(default_factory=dict)
+    """Endpoints served under another base than ``base`` (Cognito: discovery and JWKS on
+    the issuer host, the OAuth endpoints on the user pool domain)."""
 
     def url(self, endpoint: Endpoint) -> str:
-        return self.base + self.paths[endpoint]
+        return self.endpoint_bases.get(endpoint, self.base) + self.paths[endpoint]
 
     def supports(self, endpoint: Endpoint) -> bool:
         return endpoint in self.paths
@@ -141,6 +145,14 @@ class TokenContext:
     """The access token issued alongside (for the ID token's ``at_hash``)."""
     subject: Mapping[str, Any] | None = None
     """Token exchange: the subject token's claims."""
+    family_id: str | None = None
+    """The grant family (one user authorization) the token belongs to, if any (Cognito
+    derives ``origin_jti`` from it, so refreshed tokens keep it)."""
+
+
+EndpointHandler = Callable[["Engine", AuthServer, "Request"], Response]
+"""A profile's own handler for one endpoint of a server (see
+:meth:`VendorProfile.handlers`)."""
 
 
 @dataclass(frozen=True)
@@ -238,6 +250,11 @@ class VendorProfile:
     # -- requests ----------------------------------------------------------------------
     def grants(self) -> Mapping[str, Grant]:
         """Grant handlers by ``grant_type`` beyond (or replacing) the standard ones."""
+        return {}
+
+    def handlers(self) -> Mapping[Endpoint, EndpointHandler]:
+        """Handlers that replace the engine's for some endpoints (Cognito's ``/logout`` and
+        ``/oauth2/revoke`` take other parameters and answer differently); none by default."""
         return {}
 
     def grant_scopes(
