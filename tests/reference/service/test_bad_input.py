@@ -200,6 +200,8 @@ async def test_data_plane_bad_requests_change_nothing(
     cases = [
         ("/v1/decisions", {"authorizer": "ghost", "token": "x"}, 404),
         ("/v1/decisions", {"authorizer": "company-okta", "token": "t" * 70_000}, 200),
+        # INB-DEC-002: bodies of at least 128 KiB are accepted (the token is then malformed)
+        ("/v1/decisions", {"authorizer": "company-okta", "token": "t" * 131_072}, 200),
         ("/v1/workload-access-tokens", {"user_token": "t" * 70_000}, 401),
         ("/v1/workload-access-tokens", {"user_id": "sarah"}, 403),
     ]

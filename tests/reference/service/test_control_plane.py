@@ -404,10 +404,13 @@ async def test_private_key_jwt_workloads_have_public_keys_and_no_secret(
 
 
 async def test_secret_rotation_replaces_the_secret_at_once(
-    client: httpx.AsyncClient, api: Any, h: ModuleType
+    client: httpx.AsyncClient, api: Any, h: ModuleType, service: Service
 ) -> None:
-    """WID-SEC-003: 200 with the new secret; the old one fails from then on."""
+    """WID-SEC-003: 200 with the new secret; the old one fails from then on; tokens issued
+    before the rotation stay valid."""
     workload = await api.create_workload()
+    before = await client.post("/v1/workload-access-tokens", json={}, headers=workload.auth)
+    wat = before.json()["workload_access_token"]
     assert (
         await client.post("/v1/workload-access-tokens", json={}, headers=workload.auth)
     ).status_code == 200
@@ -425,6 +428,7 @@ async def test_secret_rotation_replaces_the_secret_at_once(
         headers=h.basic(workload.client_id, body["client_secret"]),
     )
     assert new.status_code == 200
+    service.workload_tokens.validate(wat, service.directory.get("orchestrator"))
     assert (
         body["client_secret"]
         not in (await client.get("/v1/workloads/orchestrator", headers=h.ADMIN)).text
