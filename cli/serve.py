@@ -62,6 +62,16 @@ def serve(
         str | None,
         typer.Option(help="The service's issuer URL (default http://HOST:PORT)."),
     ] = None,
+    dev: Annotated[
+        bool,
+        typer.Option(
+            "--dev",
+            help=(
+                "Insecure development mode: accept http:// URLs on loopback hosts (the "
+                "default issuer, local IdPs). Without it every URL must be https."
+            ),
+        ),
+    ] = False,
 ) -> None:
     """Run the reference agent identity service."""
     import uvicorn
@@ -70,7 +80,12 @@ def serve(
 
     try:
         settings = Settings.from_env(
-            host=host, port=port, data_dir=data_dir, database_url=database, issuer=issuer
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            database_url=database,
+            issuer=issuer,
+            allow_loopback_http=True if dev else None,
         )
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
@@ -79,6 +94,8 @@ def serve(
         service = Service.create(settings)
     except ValueError as exc:
         typer.echo(f"proctor serve: {exc}", err=True)
+        if not settings.allow_loopback_http and settings.effective_issuer.startswith("http:"):
+            typer.echo("proctor serve: for local development on loopback, add --dev", err=True)
         raise typer.Exit(2) from exc
     base_url = f"http://{_url_host(settings.host)}:{settings.port}"
     typer.echo(f"proctor reference service listening on {base_url}")

@@ -39,8 +39,10 @@ class Settings:
     session_ttl: int = 600
     #: Leeway for ``exp``/``nbf``/``iat`` checks of the service's own tokens.
     leeway: int = 30
-    #: Allow ``http://`` discovery URLs and issuers on loopback (development and tests).
-    allow_loopback_http: bool = True
+    #: Insecure development mode (TERM-DEV-001): accept ``http://`` URLs, on loopback hosts
+    #: only, wherever the spec requires ``https``. Off unless the operator turns it on
+    #: (``proctor serve --dev`` or ``PROCTOR_ALLOW_LOOPBACK_HTTP=true``).
+    allow_loopback_http: bool = False
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:

@@ -141,7 +141,7 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
     process = subprocess.Popen(  # noqa: S603 - a fixed argv
         [
-            sys.executable, "-m", "proctor.cli", "serve",
+            sys.executable, "-m", "proctor.cli", "serve", "--dev",
             "--port", str(port), "--data-dir", str(tmp_path / "data"),
         ],
         stdout=subprocess.PIPE,
@@ -169,3 +169,18 @@ def test_serve_starts_answers_and_stops_cleanly(tmp_path: Path) -> None:
     lines = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
     assert any(line["message"] == "service stopped" for line in lines)
     assert all(line.get("level") != "error" for line in lines), stderr
+
+
+def test_serve_refuses_an_http_issuer_without_dev_mode(tmp_path: Path) -> None:
+    """TERM-DEV-001: development mode is off unless the operator turns it on."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
+    done = subprocess.run(  # noqa: S603 - a fixed argv
+        [sys.executable, "-m", "proctor.cli", "serve", "--data-dir", str(tmp_path / "d")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "--dev" in done.stderr
