@@ -345,6 +345,12 @@ class InternalError(ApiError):
     def __init__(self, detail: str | None = None) -> None:
         super().__init__("The service failed to handle the request.", detail=detail)
 
+    def problem(self, request_id: str | None = None) -> dict[str, Any]:
+        """ERR-SHAPE-001: ``detail`` is absent on ``internal_error``."""
+        body = super().problem(request_id)
+        del body["detail"]
+        return body
+
 
 # -- OAuth endpoints -------------------------------------------------------------------
 

@@ -41,7 +41,9 @@ class RequestContext:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if incoming and _SANE_ID.match(incoming) else secrets.token_hex(8)
+        request_id = (
+            incoming if incoming and _SANE_ID.match(incoming) else "req_" + secrets.token_hex(12)
+        )
         token = request_id_var.set(request_id)
         status = 500
         started = time.perf_counter()

@@ -83,6 +83,7 @@ def test_specific_not_found_code() -> None:
 def test_internal_error_never_carries_detail_on_the_wire() -> None:
     err = errors.InternalError(detail="psycopg.OperationalError: password=hunter2")
     assert "hunter2" not in str(err.problem())
+    assert "detail" not in err.problem()  # ERR-SHAPE-001
     assert err.detail is not None
 
 
