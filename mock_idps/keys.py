@@ -177,9 +177,26 @@ class KeyRing:
         signer = key or self.active(purpose)
         protected: dict[str, Any] = {"alg": signer.alg, "kid": signer.kid}
         protected.update(header or {})
-        return jws.serialize_compact(
-            protected, _json_bytes(claims), signer.key, algorithms=[signer.alg]
-        )
+        protected = self.complete_header(protected, signer)
+        return self.serialize(protected, _json_bytes(claims), signer, algorithms=[signer.alg])
+
+    # -- vendor signing details (overridden by a vendor's ring) -------------------------
+    def complete_header(self, header: dict[str, Any], signer: SigningKey) -> dict[str, Any]:
+        """The protected header as it will be sent, given the signing key: a vendor's ring
+        fills members derived from the key here (Entra's ``x5t``). Unchanged by default."""
+        return header
+
+    def serialize(
+        self,
+        header: Mapping[str, Any],
+        payload: bytes,
+        signer: SigningKey,
+        *,
+        algorithms: list[str],
+    ) -> str:
+        """The compact JWS (RFC 7515 §7.1) of ``payload`` under ``header``; a vendor's ring
+        may sign differently (Entra's Microsoft Graph tokens)."""
+        return jws.serialize_compact(dict(header), payload, signer.key, algorithms=algorithms)
 
 
 def _json_bytes(claims: Mapping[str, Any]) -> bytes:

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, get_args
 from urllib.parse import urlsplit, urlunsplit
 
-from joserfc import jws
 from joserfc.errors import JoseError
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -193,6 +192,8 @@ def mint(engine: Engine, req: MintRequest) -> MintedToken:
             header.pop(name, None)
         else:
             header[name] = value
+    ring = engine.keyring(server.id)
+    header = ring.complete_header(header, signer)
     payload = _json(claims)
 
     if "alg_none" in presets:
@@ -206,7 +207,7 @@ def mint(engine: Engine, req: MintRequest) -> MintedToken:
         token = f"{signing_input}.{_b64(mac)}"
     else:
         try:
-            token = jws.serialize_compact(header, payload, signer.key, algorithms=[header["alg"]])
+            token = ring.serialize(header, payload, signer, algorithms=[header["alg"]])
         except (JoseError, ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"cannot sign with header {header!r}: {exc}") from exc
         if "bad_signature" in presets:
