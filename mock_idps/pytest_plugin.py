@@ -292,6 +292,7 @@ def idp_fixture(vendor: str) -> Any:
 
 
 okta_idp = idp_fixture("okta")
+cognito_idp = idp_fixture("cognito")
 
 
 @pytest.fixture

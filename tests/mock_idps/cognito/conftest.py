@@ -1,0 +1,173 @@
+"""Shared helpers for the Cognito emulator tests: Cognito's own verification rules (PyJWT
+against the published JWKS, as aws-jwt-verify does it) and the hosted sign-in flow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import jwt as pyjwt
+import pytest
+
+from proctor.mock_idps.pytest_plugin import MockIdp
+from proctor.mock_idps.testing import parse_forms, pkce_pair
+
+POOL = "us-east-1_Pr0ct0r42"
+ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
+DOMAIN = "https://proctor-demo.auth.us-east-1.amazoncognito.com"
+JWKS = f"{ISSUER}/.well-known/jwks.json"
+DISCOVERY = f"{ISSUER}/.well-known/openid-configuration"
+TOKEN = f"{DOMAIN}/oauth2/token"
+WEB = "6proctorwebapp0client00001"
+WEB_SECRET = "1proctordemowebclientsecret000000000000000000000000"
+SPA = "6proctorspa000client000002"
+M2M = "6proctorm2m000client000003"
+M2M_SECRET = "1proctordemom2mclientsecret000000000000000000000000"
+CALLBACK = "http://127.0.0.1:8700/oauth2/callback"
+SPA_CALLBACK = "http://127.0.0.1:3000/callback"
+SARAH_SUB = "54c8e4a8-1021-70d1-3c2b-6f2a9e0d5b11"
+
+
+def key_for(token: str, jwks: dict[str, Any]) -> pyjwt.PyJWK:
+    kid = pyjwt.get_unverified_header(token)["kid"]
+    jwk = next(k for k in jwks["keys"] if k["kid"] == kid)
+    return pyjwt.PyJWK.from_json(json.dumps(jwk))
+
+
+def verify_cognito(
+    token: str,
+    jwks: dict[str, Any],
+    *,
+    client_id: str,
+    token_use: str | None,
+    issuer: str = ISSUER,
+) -> dict[str, Any]:
+    """Cognito's rules: RS256, kid in the JWKS, exact ``iss``, no ``aud`` check; the client
+    is ``client_id`` (access) or ``aud`` (ID), and ``token_use`` when pinned. With
+    ``token_use=None`` this is the common mistake of not checking it."""
+    claims: dict[str, Any] = pyjwt.decode(
+        token,
+        key_for(token, jwks),
+        algorithms=["RS256"],
+        issuer=issuer,
+        options={"verify_aud": False, "require": ["exp", "iat", "iss", "token_use"]},
+    )
+    if claims.get("client_id", claims.get("aud")) != client_id:
+        raise pyjwt.InvalidTokenError("client mismatch")
+    if token_use is not None and claims["token_use"] != token_use:
+        raise pyjwt.InvalidTokenError("token_use mismatch")
+    return claims
+
+
+async def sign_in(
+    client: httpx.AsyncClient,
+    *,
+    client_id: str = WEB,
+    redirect_uri: str = CALLBACK,
+    scope: str | None = "openid email profile crm-api/notes.read",
+    username: str = "sarah",
+    password: str = "sarah-password",  # noqa: S107
+    state: str = "st-1",
+    nonce: str | None = "n-1",
+) -> tuple[str, str]:
+    """The hosted sign-in on the pool domain; returns ``(code, code_verifier)``."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "client_id": client_id,
+        "redirect_uri": redirect_uri,
+        "response_type": "code",
+        "state": state,
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    if scope is not None:
+        params["scope"] = scope
+    if nonce is not None:
+        params["nonce"] = nonce
+    r = await client.get(f"{DOMAIN}/oauth2/authorize", params=params)
+    while r.is_redirect and not r.headers["location"].startswith(redirect_uri):
+        r = await client.get(r.headers["location"])
+    if r.status_code == 200:
+        form = parse_forms(r.text)["login"]
+        r = await client.post(form.action, data=form.fill(username=username, password=password))
+    assert r.status_code == 302, r.text
+    location = httpx.URL(r.headers["location"])
+    assert str(location).startswith(redirect_uri)
+    assert location.params["state"] == state
+    return location.params["code"], verifier
+
+
+async def token_request(
+    client: httpx.AsyncClient,
+    data: dict[str, str],
+    *,
+    auth: tuple[str, str] | None = (WEB, WEB_SECRET),
+) -> httpx.Response:
+    return await client.post(TOKEN, data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
+
+
+async def tokens(client: httpx.AsyncClient, **kwargs: Any) -> dict[str, Any]:
+    """The code flow with PKCE through the hosted pages; the token response."""
+    code, verifier = await sign_in(client, **kwargs)
+    client_id = kwargs.get("client_id", WEB)
+    r = await token_request(
+        client,
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": kwargs.get("redirect_uri", CALLBACK),
+            "code_verifier": verifier,
+            "client_id": client_id,
+        },
+        auth=(WEB, WEB_SECRET) if client_id == WEB else None,
+    )
+    assert r.status_code == 200, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+async def jwks(client: httpx.AsyncClient) -> dict[str, Any]:
+    r = await client.get(JWKS)
+    assert r.status_code == 200
+    body: dict[str, Any] = r.json()
+    return body
+
+
+class CognitoFlows:
+    """The helpers above as the ``cflows`` fixture (test modules cannot import conftest
+    under ``--import-mode=importlib``)."""
+
+    POOL = POOL
+    ISSUER = ISSUER
+    DOMAIN = DOMAIN
+    JWKS = JWKS
+    DISCOVERY = DISCOVERY
+    TOKEN = TOKEN
+    WEB = WEB
+    WEB_SECRET = WEB_SECRET
+    SPA = SPA
+    M2M = M2M
+    M2M_SECRET = M2M_SECRET
+    CALLBACK = CALLBACK
+    SPA_CALLBACK = SPA_CALLBACK
+    SARAH_SUB = SARAH_SUB
+    key_for = staticmethod(key_for)
+    verify = staticmethod(verify_cognito)
+    sign_in = staticmethod(sign_in)
+    token_request = staticmethod(token_request)
+    tokens = staticmethod(tokens)
+    jwks = staticmethod(jwks)
+
+
+@pytest.fixture
+def cflows() -> type[CognitoFlows]:
+    return CognitoFlows
+
+
+@pytest.fixture
+async def cognito(cognito_idp: MockIdp) -> AsyncIterator[httpx.AsyncClient]:
+    """An async client on the ``cognito_idp`` emulator (either host reaches it)."""
+    async with cognito_idp.async_client() as client:
+        yield client
