@@ -386,7 +386,9 @@ class Sessions:
         granted = provider.granted_scopes(
             tokens.scopes if tokens.scopes is not None else record.request.get("scopes", [])
         )
+        # The verifier and the state are destroyed (VLT-PKCE-003); the URL stays for polls.
         pending = {
+            "authorization_url": secrets_.get("authorization_url") if secrets_ else None,
             "tokens": {
                 "access_token": tokens.access_token,
                 "refresh_token": tokens.refresh_token,

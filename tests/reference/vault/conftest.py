@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 import httpx
 import pytest
@@ -29,9 +29,11 @@ from proctor.reference.audit_trail import Trail
 from proctor.reference.clock import ManualClock
 from proctor.reference.http.vault import VaultComponents, build_vault
 from proctor.reference.logs import JsonFormatter
+from proctor.reference.sealing import Sealer
 from proctor.reference.service import Service
 from proctor.reference.settings import Settings
 from proctor.reference.storage import testing as storage_testing
+from proctor.reference.storage.vault import EntryKey, EntryRepository
 
 START = 1_800_000_000
 SERVICE = "https://proctor.test"
@@ -268,6 +270,27 @@ def basic(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+def form_basic(client_id: str, secret: str) -> dict[str, str]:
+    """RFC 6749 §2.3.1: Basic over the form-urlencoded client id and secret."""
+    return basic(quote_plus(client_id, safe=""), quote_plus(secret, safe=""))
+
+
+def session_secrets(service: Service, session_uri: str) -> dict[str, Any]:
+    """The sealed part of a stored session (state, verifier, URL, pending tokens)."""
+    record = vault_of(service).sessions.repository.get(session_uri)
+    assert record is not None
+    assert record.sealed is not None
+    return Sealer(service.envelope).open(record.aad_identity(), record.sealed)
+
+
+def entry_secrets(service: Service, key: EntryKey) -> dict[str, Any] | None:
+    """The sealed token set of a vault entry, or None when there is no entry."""
+    record = EntryRepository(service.database, service.clock).get(key)
+    if record is None:
+        return None
+    return Sealer(service.envelope).open(key.aad_identity(), record.sealed)
+
+
 @dataclass
 class Workload:
     name: str
@@ -306,6 +329,20 @@ class World:
     def advance(self, seconds: int) -> None:
         self.clock.advance(seconds)
         self.okta.clock.advance(seconds)
+
+    def key(self, workload: Workload, user: str = SARAH, provider: str = "crm") -> EntryKey:
+        """The vault entry of (workload, Okta user, provider): Okta's user key is ``uid``."""
+        user_id = next(u["id"] for u in OKTA_CONFIG["users"] if u["username"] == user)
+        return EntryKey(workload.client_id, self.okta.issuer("default"), user_id, provider)
+
+    async def okta_post(self, endpoint: str, data: dict[str, str]) -> httpx.Response:
+        """A request of the service's own client to the crm server (introspect, revoke)."""
+        return await self.browser.post(
+            self.okta.url(endpoint, "crm"), data=data, headers=form_basic(AGENT, AGENT_SECRET)
+        )
+
+    def token_requests(self, grant_type: str) -> list[Any]:
+        return [e for e in self.okta.requests("token") if e.form.get("grant_type") == grant_type]
 
     def trail(self) -> Trail:
         return Trail.internal(self.service.audit)
