@@ -1,8 +1,9 @@
 """``proctor idp <vendor>``: run an emulated identity provider on 127.0.0.1.
 
-One sub-command per installed emulator (``okta`` now; ``entra`` and ``cognito`` appear
-when their modules exist). This module parses options and prints; the emulator lives in
-:mod:`proctor.mock_idps`.
+One sub-command per installed emulator (``okta``, ``entra``, ``cognito`` as their modules
+exist) and per mock third-party provider (``crm``, ``finance``, ``documents``, ``google``,
+``github``: an authorization server with its resource API). This module parses options
+and prints; the emulators live in :mod:`proctor.mock_idps`.
 """
 
 # No ``from __future__ import annotations``: typer evaluates the option annotations, which
@@ -16,13 +17,14 @@ import typer
 import yaml
 from pydantic import ValidationError
 
+from proctor.mock_idps import providers, tls, vendors
 from proctor.mock_idps import server as mock_server
-from proctor.mock_idps import tls, vendors
 from proctor.mock_idps.app import MockIdpApp, create_app
 from proctor.mock_idps.config import IdpConfig, load_config
 
 app = typer.Typer(
-    help="Run an emulated identity provider (Okta; Entra ID and Cognito to come) on 127.0.0.1.",
+    help="Run an emulated identity provider (Okta, Entra ID, Cognito) or a mock third-party "
+    "OAuth provider with its resource API (crm, finance, documents, google, github) on 127.0.0.1.",
     no_args_is_help=True,
 )
 
@@ -87,6 +89,50 @@ def banner(app_: MockIdpApp, listen: str, *, hosts_line: str | None = None) -> s
     return "\n".join(lines)
 
 
+def provider_banner(app_: MockIdpApp, listen: str, *, hosts_line: str | None = None) -> str:
+    """What a third-party provider prints: its endpoints, resource API and client."""
+    info = providers.summary(app_.engine)
+    api = info["resource_api"]
+    lines = [f"{info['title']} provider (proctor mock OAuth provider)", f"  listening on  {listen}"]
+    if info["base_url"] != listen:
+        lines.append(f"  base URL      {info['base_url']}")
+    lines.append(f"  issuer        {info['issuer']}")
+    lines.append(f"  metadata      {info['metadata_url'] or '(none: the vendor publishes none)'}")
+    for kind, url in info["endpoints"].items():
+        if kind not in ("oauth_authorization_server", "openid_configuration"):
+            lines.append(f"  {kind:<13} {url}")
+    lines.append(f"  admin API     {listen}/_mock  (provider: /_mock/provider, /_mock/resource)")
+    lines.append(
+        f"  access tokens {info['token_format']}; grants: {', '.join(info['grant_types'])}"
+    )
+    lines.append("")
+    lines.append(f"Resource API: {api['title']}  audience {api['audience']}")
+    for op in api["operations"]:
+        scopes = " or ".join(op["scopes"]) or "any valid token"
+        lines.append(f"  {op['method']:<5} {op['url']}  ({scopes})")
+    if api["metadata_url"]:
+        lines.append(f"  metadata      {api['metadata_url']}")
+    lines.append("")
+    lines.append("Clients (demo credentials):")
+    for client in info["clients"]:
+        secret = client["client_secret"]
+        kind = "public" if secret is None else f"secret: {secret}"
+        lines.append(f"  {client['client_id']}  ({kind})")
+        for uri in client["redirect_uris"]:
+            lines.append(f"    redirect    {uri}")
+    lines.append("")
+    lines.append("Users (demo credentials):")
+    for user in info["users"]:
+        lines.append(f"  {user['username']}  password: {user['password']}")
+    if info["headless_user"]:
+        lines.append("")
+        lines.append(f"Headless: every authorization is approved as {info['headless_user']}.")
+    if hosts_line:
+        lines.append("")
+        lines.append(hosts_line)
+    return "\n".join(lines)
+
+
 def _command(vendor: str) -> Callable[..., None]:
     profile = vendors.profile(vendor)
 
@@ -138,11 +184,17 @@ def _command(vendor: str) -> Callable[..., None]:
         else:
             issuer_base = listen = f"http://127.0.0.1:{port}"
         mock = create_app(vendor, loaded, base_url=issuer_base)
-        typer.echo(banner(mock, listen, hosts_line=hosts_line))
+        if isinstance(profile, providers.ProviderProfile):
+            typer.echo(provider_banner(mock, listen, hosts_line=hosts_line))
+        else:
+            typer.echo(banner(mock, listen, hosts_line=hosts_line))
         mock_server.serve(mock, port=port, tls=files)
 
     run.__doc__ = (
-        f"Emulate {profile.title}: discovery, JWKS, sign-in pages and token endpoints with "
+        f"Mock {profile.title} OAuth provider: authorization server (sign-in and consent "
+        "pages, token, revocation) and its resource API, plus the /_mock admin API."
+        if isinstance(profile, providers.ProviderProfile)
+        else f"Emulate {profile.title}: discovery, JWKS, sign-in pages and token endpoints with "
         "the vendor's issuers, claims and errors, plus the /_mock admin API."
     )
     return run

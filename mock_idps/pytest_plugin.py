@@ -16,6 +16,10 @@ Fixtures
 ``mock_idp_factory``
     ``mock_idp_factory("okta", live=False, **options) -> MockIdp``: several emulators, or
     one with options computed in the test; all are stopped at teardown.
+``crm_provider``, ``finance_provider``, ``documents_provider``, ``google_provider``, ...
+    (and ``github_provider``): a mock third-party OAuth provider with its resource API
+    (:mod:`proctor.mock_idps.providers`) as a :class:`MockProvider`; the ``mock_idp`` marker
+    and ``--mock-idp-live`` apply too, and ``mock_idp_factory("crm")`` returns one.
 
 Adding a vendor is one line: ``entra_idp = idp_fixture("entra")``.
 """
@@ -32,7 +36,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from joserfc.jwk import ECKey, RSAKey
 
-from proctor.mock_idps import vendors
+from proctor.mock_idps import providers, vendors
 from proctor.mock_idps.app import MockIdpApp, create_app
 from proctor.mock_idps.clock import Clock
 from proctor.mock_idps.config import IdpConfig
@@ -42,10 +46,11 @@ from proctor.mock_idps.keys import KeyRing, generate_key
 from proctor.mock_idps.minting import MintedToken, MintRequest, mint
 from proctor.mock_idps.profile import Endpoint
 from proctor.mock_idps.request_log import LoggedRequest
+from proctor.mock_idps.resources import ResourceApi, ResourceRequest
 from proctor.mock_idps.server import LiveServer
 from proctor.mock_idps.transports import SyncASGITransport
 
-__all__ = ["MockIdp", "idp_fixture", "mock_idp_factory", "okta_idp", "start_idp"]
+__all__ = ["MockIdp", "MockProvider", "idp_fixture", "mock_idp_factory", "okta_idp", "start_idp"]
 
 _KEYS: dict[str, RSAKey | ECKey] = {}
 
@@ -239,6 +244,66 @@ class MockIdp:
             self._live.stop()
 
 
+class MockProvider(MockIdp):
+    """A mock third-party provider: the :class:`MockIdp` handles plus its resource API."""
+
+    @property
+    def resource(self) -> ResourceApi:
+        """The resource API: its data (``resource.documents``), ``reset()`` and ``log``."""
+        return providers.resource_api(self.engine)
+
+    @property
+    def audience(self) -> str:
+        """The resource's identifier: the audience (RFC 8707 ``resource``) of its tokens."""
+        return self.engine.server().audience or ""
+
+    def resource_url(self, path: str = "") -> str:
+        """A resource API URL (``resource_url("/api/customers/acme/notes")``)."""
+        return self.engine.base_url + path
+
+    def metadata_url(self) -> str | None:
+        """The authorization server metadata (RFC 8414 or OIDC discovery), if published."""
+        found: str | None = providers.summary(self.engine)["metadata_url"]
+        return found
+
+    @property
+    def client_id(self) -> str:
+        """The first configured client (the reference service's)."""
+        return self.engine.config.clients[0].client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.engine.config.clients[0].client_secret or ""
+
+    def resource_requests(self, operation: str | None = None) -> list[ResourceRequest]:
+        """What the resource API served, oldest first."""
+        return self.resource.log.entries(operation)
+
+    def trust(self, idp: MockIdp, server: str | None = None, audience: str | None = None) -> None:
+        """Accept ``idp``'s JWTs (its current keys) as RFC 8693 subject tokens."""
+        providers.trust_issuer(
+            self.engine, idp.issuer(server), lambda: idp.keys(server).jwks(), audience=audience
+        )
+
+    def tokens(
+        self,
+        *,
+        user: str | None = None,
+        client_id: str | None = None,
+        scopes: str | None = None,
+        server: str | None = None,
+        nonce: str | None = None,
+    ) -> dict[str, Any]:
+        """A token response as if ``user`` had authorized the client (default scopes: the
+        resource's default scopes, else all of its scopes)."""
+        if scopes is None:
+            api = self.engine.config.apis[0]
+            scopes = " ".join(api.default_scopes or api.scopes)
+        return super().tokens(
+            user=user, client_id=client_id, scopes=scopes, server=server, nonce=nonce
+        )
+
+
 @contextlib.contextmanager
 def start_idp(
     vendor: str,
@@ -256,18 +321,23 @@ def start_idp(
         live_server = LiveServer(
             vendor, config, clock=clock, issuer_base=base_url, key_factory=cached_key_factory
         ).start()
-        idp = MockIdp(live_server.app, base_url=live_server.url, live=live_server)
+        handle = _handle_class(live_server.app)
+        idp = handle(live_server.app, base_url=live_server.url, live=live_server)
     else:
         app = create_app(
             vendor, config, clock=clock, base_url=base_url, key_factory=cached_key_factory
         )
-        idp = MockIdp(app, base_url=app.engine.base_url, live=None)
+        idp = _handle_class(app)(app, base_url=app.engine.base_url, live=None)
     try:
         if headless_user is not None:
             idp.headless(headless_user)
         yield idp
     finally:
         idp.close()
+
+
+def _handle_class(app: MockIdpApp) -> type[MockIdp]:
+    return MockProvider if isinstance(app.engine.profile, providers.ProviderProfile) else MockIdp
 
 
 def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -278,10 +348,10 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return options
 
 
-def idp_fixture(vendor: str) -> Any:
-    """A function-scoped fixture named ``{vendor}_idp`` for one vendor."""
+def idp_fixture(vendor: str, name: str | None = None) -> Any:
+    """A function-scoped fixture named ``name`` (default ``{vendor}_idp``) for one vendor."""
 
-    @pytest.fixture(name=f"{vendor}_idp")
+    @pytest.fixture(name=name or f"{vendor}_idp")
     def fixture(request: pytest.FixtureRequest) -> Iterator[MockIdp]:
         if vendor not in vendors.available():
             pytest.fail(f"no {vendor} emulator is installed")
@@ -293,6 +363,11 @@ def idp_fixture(vendor: str) -> Any:
 
 okta_idp = idp_fixture("okta")
 cognito_idp = idp_fixture("cognito")
+crm_provider = idp_fixture("crm", "crm_provider")
+finance_provider = idp_fixture("finance", "finance_provider")
+documents_provider = idp_fixture("documents", "documents_provider")
+google_provider = idp_fixture("google", "google_provider")
+github_provider = idp_fixture("github", "github_provider")
 
 
 @pytest.fixture

@@ -1,0 +1,1210 @@
+"""Mock third-party OAuth 2.0 providers ("tools"): an authorization server and, beside it on
+the same app, the resource API its tokens are for (:mod:`proctor.mock_idps.resources`).
+
+Five presets, each a :class:`~proctor.mock_idps.profile.VendorProfile` registered in
+:data:`proctor.mock_idps.vendors.VENDORS`, so ``proctor idp <name>``,
+``create_app("<name>")`` and the ``<name>_provider`` pytest fixtures all work:
+
+=============  ===============================  ==============================================
+preset         authorization server             resource API (scope)
+=============  ===============================  ==============================================
+``crm``        ``/oauth2/{authorize,token,      ``GET /api/customers/{id}/notes``
+               revoke,introspect,jwks}``,        (``notes.read``)
+               RFC 8414 metadata
+``finance``    same paths                       ``GET /api/spend?customer=`` (``spend.read``)
+``documents``  same paths                       ``POST /api/documents`` (``documents.write``),
+                                                ``GET /api/documents/{id}``
+``google``     Google's paths (below)           ``GET /v1/userinfo`` (OIDC scopes)
+``github``     GitHub's paths (below)           ``GET /user``, ``GET /user/emails``
+=============  ===============================  ==============================================
+
+The Sarah-scenario presets (``crm``, ``finance``, ``documents``) are strict, plain RFC
+servers: authorization code with PKCE ``S256`` (required of the configured clients), a
+login and consent page or headless approval, refresh tokens rotated on every use (reuse
+revokes the grant, RFC 9700 §4.14.2), client credentials (RFC 6749 §4.4), RFC 7009
+revocation, RFC 7662 introspection and RFC 8693 token exchange. Every access token is bound
+to one audience, the resource (RFC 8707: ``resource``, or the ``audience`` parameter the
+vault also sends, must name a configured resource, else ``invalid_target``; one resource
+per token) and to its scopes. Access tokens are **opaque** (``crm``, ``documents``) or
+RFC 9068 JWTs (``finance``); ``vendor: {token_format: opaque|jwt}`` switches. An opaque
+token is recorded in the provider's token store and nowhere else: the resource API and
+RFC 7662 introspection read that store (:class:`EngineResourceContext`). The ``crm``
+client secret contains ``:``, ``+`` and ``%``, so a client that skips the form-encoding of
+``client_secret_basic`` (RFC 6749 §2.3.1) fails, as spec 05 PRV-AUTH-001 intends.
+
+Token exchange (RFC 8693 §2.1) accepts a subject token of type access token, ID token or
+JWT that is either an active access token of this provider or a JWT from a *trusted
+issuer*, verified against that issuer's JWKS (``RS256``/``ES256``, exact ``iss``, ``exp``
+and, if configured, ``aud``): configured as ``vendor: {trusted_issuers: [{issuer, jwks,
+audience}]}`` or registered at run time with :func:`trust_issuer` (the fixtures' ``trust()``
+points it at a live mock IdP's keys). The result carries ``act: {sub: <client>}`` (RFC 8693
+§4.1) and never a refresh token.
+
+Google (``google``)
+-------------------
+Facts from Google Identity, "Using OAuth 2.0 for Web Server Applications"
+(developers.google.com/identity/protocols/oauth2/web-server) and the OpenID Connect page:
+
+- endpoints ``/o/oauth2/v2/auth`` (accounts.google.com), ``/token`` and ``/revoke``
+  (oauth2.googleapis.com), userinfo ``/v1/userinfo`` (openidconnect.googleapis.com), JWKS
+  ``/oauth2/v3/certs``, discovery ``/.well-known/openid-configuration``; on one host here.
+- ``access_type=online|offline`` (default online): "This value instructs the Google
+  authorization server to return a refresh token ... the first time that your application
+  exchanges an authorization code for tokens"; a later authorization returns one again only
+  with ``prompt=consent`` (the ``refresh_token`` member "is only present if the
+  access_type parameter was set to offline"). Emulated: a refresh token iff
+  ``access_type=offline`` and (``prompt`` contains ``consent`` or the user has no live
+  offline grant for this client).
+- ``scope`` is required; PKCE ``plain`` and ``S256``; refresh tokens do not rotate and do
+  not expire (until revoked); a refresh response has no ``refresh_token``.
+- access tokens are opaque (``ya29.…``), refresh tokens ``1//0…``; an expired or revoked
+  refresh token is ``invalid_grant`` "Token has been expired or revoked." (widely reported).
+- **Unverified**: ``expires_in`` 3599 (Google documents a one-hour lifetime; 3599 is what
+  clients commonly observe); the wording "Bad Request" for a bad code, "Unauthorized" for
+  a bad client secret, "Missing required parameter: scope"; userinfo's 401 body.
+- Not emulated: Google's ``/revoke`` needs no client authentication (the engine's does),
+  answers 400 for unknown tokens, and revoking an access token also revokes its refresh
+  token; ``include_granted_scopes``; expansion of ``email``/``profile`` to URL scopes.
+
+GitHub (``github``)
+-------------------
+Facts from GitHub Docs "Authorizing OAuth apps", "Troubleshooting OAuth app access token
+request errors", "Refreshing user access tokens" and the GitHub changelog (2020-04-30
+expiring user-to-server tokens; 2025-07-14 PKCE support):
+
+- ``/login/oauth/authorize`` and ``POST /login/oauth/access_token`` on github.com; the API
+  (``/user``) on api.github.com, on the same host here. No discovery, no RFC 7009 or 7662.
+- The token response is ``application/x-www-form-urlencoded``
+  (``access_token=…&scope=repo%2Cgist&token_type=bearer``) unless the request sends
+  ``Accept: application/json``; ``scope`` is comma-separated, ``token_type`` ``bearer``.
+- Errors of the token endpoint come with HTTP 200 and an ``error`` member
+  (``bad_verification_code``, ``incorrect_client_credentials``, ``redirect_uri_mismatch``
+  with GitHub's ``error_description`` and ``error_uri``).
+- OAuth-app tokens (``gho_…``) do not expire: no ``expires_in``, no refresh token. With
+  expiring user tokens (``vendor: {expiring_user_tokens: true}``, GitHub-App style):
+  ``ghu_…`` with ``expires_in`` 28800, a ``ghr_…`` refresh token with
+  ``refresh_token_expires_in`` 15897600; a refresh makes the old refresh token and the old
+  access token stop working.
+- PKCE: ``S256`` only, optional.
+- **Unverified**: ``bad_refresh_token`` and ``unsupported_grant_type`` wording; the
+  ``/user/emails`` insufficient-scope answer (403 here).
+- Not emulated (the mock is stricter): GitHub does not require ``response_type``,
+  ``redirect_uri`` or ``grant_type=authorization_code``, and redirects on a bad
+  ``redirect_uri``; ``Accept: application/xml`` (answered form-encoded here).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import json
+import secrets
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlencode
+
+import yaml
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from proctor.mock_idps.config import TOKEN_EXCHANGE, Client, IdpConfig, User, load_config
+from proctor.mock_idps.errors import (
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    OAuthError,
+    UnauthorizedClient,
+)
+from proctor.mock_idps.grants import (
+    ACCESS_TOKEN_TYPE,
+    AuthorizationCodeGrant,
+    Grant,
+    RefreshTokenGrant,
+)
+from proctor.mock_idps.messages import Params, Request, Response
+from proctor.mock_idps.profile import (
+    AuthServer,
+    Endpoint,
+    JwtSpec,
+    Lifetimes,
+    TokenContext,
+    VendorProfile,
+    at_hash,
+)
+from proctor.mock_idps.resources import (
+    CrmApi,
+    DocumentsApi,
+    FinanceApi,
+    GithubApi,
+    GoogleUserinfoApi,
+    ResourceApi,
+    TokenInfo,
+    resource_routes,
+)
+from proctor.mock_idps.state import AuthorizationCode, IssuedToken
+
+if TYPE_CHECKING:
+    from proctor.mock_idps.engine import Engine
+
+__all__ = [
+    "CRM",
+    "DOCUMENTS",
+    "FINANCE",
+    "GITHUB",
+    "GOOGLE",
+    "ID_TOKEN_TYPE",
+    "JWT_TOKEN_TYPE",
+    "PRESETS",
+    "CrmProvider",
+    "DocumentsProvider",
+    "EngineResourceContext",
+    "FinanceProvider",
+    "GithubProvider",
+    "GoogleProvider",
+    "ProviderProfile",
+    "TrustedIssuer",
+    "resource_api",
+    "summary",
+    "trust_issuer",
+]
+
+ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
+JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105
+_SUBJECT_TYPES = frozenset({ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE})
+_FOREIGN_ALGORITHMS = ("RS256", "ES256")
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def _base62(length: int) -> str:
+    return "".join(secrets.choice(_BASE62) for _ in range(length))
+
+
+@functools.cache
+def _presets_file() -> dict[str, Any]:
+    text = files("proctor.mock_idps").joinpath("provider_presets.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise TypeError("provider_presets.yaml is a mapping of preset name to configuration")
+    return data
+
+
+# -- settings (IdpConfig.vendor) ------------------------------------------------------------
+class TrustedIssuerConfig(BaseModel):
+    """A JWT issuer whose tokens token exchange accepts as subject tokens."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    issuer: str = Field(min_length=1)
+    jwks: dict[str, Any]
+    audience: str | None = None
+
+
+class ProviderSettings(BaseModel):
+    """The ``vendor`` member of a provider's configuration."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token_format: Literal["opaque", "jwt"] | None = None
+    """Access tokens: opaque strings or RFC 9068 JWTs (default: the preset's)."""
+    trusted_issuers: list[TrustedIssuerConfig] = Field(default_factory=list)
+    expiring_user_tokens: bool = False
+    """GitHub only: 8-hour user tokens with refresh tokens instead of non-expiring ones."""
+
+
+def _settings(config: IdpConfig) -> ProviderSettings:
+    return ProviderSettings.model_validate(config.vendor)
+
+
+@dataclass(frozen=True)
+class TrustedIssuer:
+    """A run-time trusted issuer: ``jwks`` is called for the current key set on each use."""
+
+    issuer: str
+    jwks: Callable[[], Mapping[str, Any]]
+    audience: str | None = None
+
+
+@dataclass
+class _ProviderState:
+    resource: ResourceApi
+    trusted: dict[str, TrustedIssuer] = field(default_factory=dict)
+
+
+_STATES: weakref.WeakKeyDictionary[Engine, _ProviderState] = weakref.WeakKeyDictionary()
+_STATES_LOCK = threading.Lock()
+
+
+def _state(engine: Engine) -> _ProviderState:
+    profile = engine.profile
+    if not isinstance(profile, ProviderProfile):
+        raise TypeError(f"{profile.name} is not a third-party provider")
+    with _STATES_LOCK:
+        found = _STATES.get(engine)
+        if found is None:
+            found = _ProviderState(profile.resource_class(EngineResourceContext(engine)))
+            _STATES[engine] = found
+        return found
+
+
+def resource_api(engine: Engine) -> ResourceApi:
+    """The resource API served beside ``engine`` (its data and request log)."""
+    return _state(engine).resource
+
+
+def trust_issuer(
+    engine: Engine,
+    issuer: str,
+    jwks: Mapping[str, Any] | Callable[[], Mapping[str, Any]],
+    *,
+    audience: str | None = None,
+) -> None:
+    """Accept JWTs of ``issuer`` as RFC 8693 subject tokens at ``engine``'s provider."""
+    source: Callable[[], Mapping[str, Any]] = jwks if callable(jwks) else (lambda: jwks)
+    _state(engine).trusted[issuer] = TrustedIssuer(issuer, source, audience)
+
+
+class EngineResourceContext:
+    """A resource API's view of its provider: audience, token store, users, clock."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def audience(self) -> str:
+        return self.engine.server().audience or ""
+
+    def introspect(self, token: str) -> TokenInfo | None:
+        engine = self.engine
+        record = engine.token_record(token)
+        if (
+            record is None
+            or record.kind != "access"
+            or record.server_id not in engine.servers
+            or not engine.is_active(record)
+        ):
+            return None
+        aud = record.claims.get("aud")
+        audiences = (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud or ())
+        sub = record.claims.get("sub")
+        return TokenInfo(
+            subject=str(sub) if sub is not None else None,
+            username=record.username,
+            client_id=record.client_id,
+            scopes=frozenset(record.scopes),
+            audiences=audiences,
+            expires_at=record.expires_at,
+        )
+
+    def base_url(self) -> str:
+        return self.engine.base_url
+
+    def issuer(self) -> str:
+        return self.engine.server().issuer
+
+    def now(self) -> float:
+        return self.engine.clock.now()
+
+    def user(self, name: str) -> User | None:
+        return self.engine.user(name)
+
+    def user_id(self, user: User) -> str:
+        return self.engine.user_id(user)
+
+
+# -- resource indicators (RFC 8707) ----------------------------------------------------------
+def _target_values(pairs: tuple[tuple[str, str], ...]) -> list[str]:
+    """The ``resource`` and ``audience`` values of a request, in order, once each."""
+    return list(dict.fromkeys(v for k, v in pairs if k in ("resource", "audience") and v))
+
+
+def _resources(server: AuthServer) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Audience to (scopes, default scopes), for every configured resource."""
+    found: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = server.settings["resources"]
+    return found
+
+
+def _target(server: AuthServer, pairs: tuple[tuple[str, str], ...]) -> str | None:
+    """RFC 8707 §2: the one resource a request names, validated; ``None`` if it names none."""
+    values = _target_values(pairs)
+    resources = _resources(server)
+    if any(v not in resources for v in values):
+        raise InvalidTarget(
+            "The requested resource is unknown to this authorization server.",
+            reason="resource_unknown",
+        )
+    if len(values) > 1:
+        raise InvalidTarget(
+            "Only one resource per access token is supported.", reason="resource_multiple"
+        )
+    return values[0] if values else None
+
+
+# -- grants ------------------------------------------------------------------------------------
+class ProviderCodeGrant(AuthorizationCodeGrant):
+    """RFC 6749 §4.1.3 with RFC 8707 §2.2: the token request's ``resource`` must be one the
+    authorization request named; the provider decides whether a refresh token comes too
+    (Google: only for offline access)."""
+
+    def issue(
+        self,
+        engine: Engine,
+        server: AuthServer,
+        client: Client,
+        user: User,
+        code: AuthorizationCode,
+        params: Params,
+    ) -> dict[str, Any]:
+        authorized = _target(server, code.request.params)
+        requested = _target(server, params.pairs)
+        if requested is not None and authorized is not None and requested != authorized:
+            raise InvalidTarget(
+                "The resource was not part of the authorization request.",
+                reason="resource_not_authorized",
+            )
+        chosen = requested or authorized
+        profile = engine.profile
+        refresh = (
+            profile.offline_grant(engine, server, client, user, code)
+            if isinstance(profile, ProviderProfile)
+            else True
+        )
+        return engine.issue(
+            server,
+            client,
+            user,
+            code.request.scopes,
+            self.grant_type,
+            family_id=code.family_id,
+            nonce=code.request.nonce,
+            auth_time=code.auth_time,
+            refresh=refresh,
+            params=Params((("resource", chosen),) if chosen else ()),
+        )
+
+
+class ProviderTokenExchangeGrant:
+    """RFC 8693 §2.1-2.2: a subject token of this provider or of a trusted issuer in, an
+    access token for this provider's resource out (``issued_token_type``, no refresh).
+
+    ``subject_token_type`` may be the access-token, ID-token or JWT URN;
+    ``requested_token_type``, when sent, must be the access-token URN; ``actor_token`` is
+    not supported. ``resource``/``audience`` name the resource (RFC 8707, §2.1).
+    """
+
+    grant_type: ClassVar[str] = TOKEN_EXCHANGE
+
+    def exchange(
+        self, engine: Engine, server: AuthServer, client: Client, params: Params
+    ) -> dict[str, Any]:
+        if client.public:
+            raise UnauthorizedClient(
+                "Public clients cannot exchange tokens.", reason="token_exchange_public"
+            )
+        subject_token = params.require("subject_token")
+        subject_type = params.require("subject_token_type")
+        if subject_type not in _SUBJECT_TYPES:
+            raise InvalidRequest(
+                "The 'subject_token_type' is not supported.", reason="subject_token_type"
+            )
+        requested_type = params.get("requested_token_type")
+        if requested_type is not None and requested_type != ACCESS_TOKEN_TYPE:
+            raise InvalidRequest(
+                "The 'requested_token_type' is not supported.", reason="requested_token_type"
+            )
+        if params.get("actor_token") is not None or params.get("actor_token_type") is not None:
+            raise InvalidRequest(
+                "The 'actor_token' parameter is not supported.", reason="actor_token"
+            )
+        claims = self._own(engine, server, subject_token, subject_type)
+        if claims is None:
+            claims = _verify_foreign(engine, subject_token)
+        if claims is None:
+            raise InvalidGrant("The 'subject_token' is invalid.", reason="subject_token_invalid")
+        scopes = engine.profile.grant_scopes(
+            server, client, params.get("scope"), grant_type=self.grant_type, params=params
+        )
+        engine.check_client_scopes(client, scopes)
+        user = None
+        for name in ("email", "preferred_username", "sub"):
+            value = claims.get(name)
+            if isinstance(value, str) and (user := engine.user(value)) is not None:
+                break
+        return engine.issue(
+            server,
+            client,
+            user,
+            scopes,
+            self.grant_type,
+            refresh=False,
+            id_token=False,
+            subject=claims,
+            issued_token_type=ACCESS_TOKEN_TYPE,
+            params=params,
+        )
+
+    @staticmethod
+    def _own(
+        engine: Engine, server: AuthServer, token: str, subject_type: str
+    ) -> dict[str, Any] | None:
+        if subject_type == ID_TOKEN_TYPE:
+            return None
+        record = engine.token_record(token)
+        if (
+            record is None
+            or record.kind != "access"
+            or record.server_id != server.id
+            or not engine.is_active(record)
+        ):
+            return None
+        return dict(record.claims)
+
+
+def _verify_foreign(engine: Engine, token: str) -> dict[str, Any] | None:
+    """A trusted issuer's JWT, verified (signature, then ``iss``, ``exp``, ``aud``)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
+        unverified = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    issuer = unverified.get("iss") if isinstance(unverified, dict) else None
+    if not isinstance(issuer, str):
+        return None
+    trusted = _state(engine).trusted.get(issuer)
+    if trusted is None:
+        configured = _settings(engine.config).trusted_issuers
+        found = next((t for t in configured if t.issuer == issuer), None)
+        if found is None:
+            return None
+        jwks = found.jwks
+        trusted = TrustedIssuer(issuer, lambda: jwks, found.audience)
+    try:
+        keys = KeySet.import_key_set(dict(trusted.jwks()))  # type: ignore[arg-type]
+        decoded = jwt.decode(token, keys, algorithms=list(_FOREIGN_ALGORITHMS))
+        rules: dict[str, Any] = {
+            "iss": {"essential": True, "value": issuer},
+            "exp": {"essential": True},
+        }
+        if trusted.audience is not None:
+            rules["aud"] = {"essential": True, "value": trusted.audience}
+        jwt.JWTClaimsRegistry(now=engine.clock(), leeway=0, **rules).validate(decoded.claims)
+    except (JoseError, ValueError, KeyError, TypeError):
+        return None
+    return dict(decoded.claims)
+
+
+# -- the profile -------------------------------------------------------------------------------
+class ProviderProfile(VendorProfile):
+    """A third-party OAuth 2.0 authorization server with a resource API beside it.
+
+    One authorization server per app (issuer = the base URL); each configured ``Api`` is a
+    resource (its ``audience`` may use ``{base}``, e.g. ``{base}/api``), the first one being
+    the resource API this app serves.
+    """
+
+    name = "provider"
+    title = "OAuth provider"
+    session_cookie = "provider_session"
+    login_path = "/login"
+    device_verification_path = None
+    resource_class: ClassVar[type[ResourceApi]] = ResourceApi
+    token_formats: ClassVar[tuple[str, ...]] = ("opaque", "jwt")
+    default_format: ClassVar[str] = "opaque"
+    access_prefix: ClassVar[str] = "at_"
+    refresh_prefix: ClassVar[str] = "rt_"
+    default_access_lifetime: ClassVar[int | None] = 3600
+    default_refresh_lifetime: ClassVar[int | None] = 30 * 86_400
+    grant_types: ClassVar[frozenset[str]] = frozenset(
+        {"authorization_code", "refresh_token", "client_credentials", TOKEN_EXCHANGE}
+    )
+
+    # -- configuration -------------------------------------------------------------------
+    def default_config(self) -> IdpConfig:
+        return load_config(_presets_file()[self.name])
+
+    def validate_config(self, config: IdpConfig) -> None:
+        if not config.apis:
+            raise ValueError("a provider needs at least one api: the resource its tokens are for")
+        try:
+            settings = _settings(config)
+        except ValidationError as exc:
+            raise ValueError(f"vendor settings: {exc}") from exc
+        if settings.token_format is not None and settings.token_format not in self.token_formats:
+            raise ValueError(f"{self.name} issues only {'/'.join(self.token_formats)} tokens")
+        if settings.expiring_user_tokens and self.name != "github":
+            raise ValueError("expiring_user_tokens is a GitHub setting")
+
+    def endpoint_paths(self) -> dict[Endpoint, str]:
+        return {
+            "oauth_authorization_server": "/.well-known/oauth-authorization-server",
+            "authorize": "/oauth2/authorize",
+            "token": "/oauth2/token",
+            "revoke": "/oauth2/revoke",
+            "introspect": "/oauth2/introspect",
+            "jwks": "/oauth2/jwks",
+        }
+
+    def server_grant_types(self, settings: ProviderSettings) -> frozenset[str]:
+        return self.grant_types
+
+    def servers(self, config: IdpConfig, base: str) -> list[AuthServer]:
+        settings = _settings(config)
+        resources = {
+            api.audience.replace("{base}", base): (tuple(api.scopes), tuple(api.default_scopes))
+            for api in config.apis
+        }
+        primary = config.apis[0]
+        return [
+            AuthServer(
+                id=self.name,
+                issuer=base,
+                base=base,
+                paths=self.endpoint_paths(),
+                grant_types=self.server_grant_types(settings),
+                scopes=frozenset(s for api in config.apis for s in api.scopes),
+                audience=primary.audience.replace("{base}", base),
+                api=primary,
+                kind="provider",
+                settings={
+                    "token_format": settings.token_format or self.default_format,
+                    "resources": resources,
+                    "expiring": settings.expiring_user_tokens,
+                },
+            )
+        ]
+
+    def lifetimes(self, server: AuthServer) -> Lifetimes:
+        api = server.api
+        access = api.access_token_lifetime if api and api.access_token_lifetime else None
+        refresh = api.refresh_token_lifetime if api and api.refresh_token_lifetime else None
+        return Lifetimes(
+            access=access or self.default_access_lifetime or 0,
+            refresh=refresh or self.default_refresh_lifetime,
+        )
+
+    def access_lifetime(self, ctx: TokenContext) -> int | None:
+        """Seconds until the access token expires (``None``: it never does)."""
+        return ctx.lifetimes.access
+
+    # -- requests ------------------------------------------------------------------------
+    def grants(self) -> Mapping[str, Grant]:
+        return {
+            "authorization_code": ProviderCodeGrant(),
+            TOKEN_EXCHANGE: ProviderTokenExchangeGrant(),
+        }
+
+    def grant_scopes(
+        self,
+        server: AuthServer,
+        client: Client,
+        requested: str | None,
+        *,
+        grant_type: str,
+        params: Params,
+    ) -> tuple[str, ...]:
+        """Scopes within the requested resource's (RFC 8707 §2); the resource's default
+        scopes when none are requested (RFC 6749 §3.3)."""
+        target = _target(server, params.pairs)
+        resources = _resources(server)
+        allowed, defaults = resources[target or server.audience or ""]
+        if requested is None:
+            if not defaults:
+                raise InvalidScope("The 'scope' parameter is required.", reason="scope_missing")
+            return defaults
+        scopes = self.split_scopes(requested)
+        if "" in scopes or not set(scopes) <= server.scopes:
+            raise InvalidScope("The requested scope is invalid or unknown.", reason="scope_unknown")
+        if target is not None and not set(scopes) <= set(allowed):
+            raise InvalidScope(
+                "The requested scope is not valid for the requested resource.",
+                reason="scope_resource",
+            )
+        return scopes
+
+    @staticmethod
+    def split_scopes(requested: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(requested.split(" ")))
+
+    def audience(self, server: AuthServer, scopes: tuple[str, ...], params: Params) -> str | None:
+        """The named resource, else the one resource the scopes belong to, else the
+        primary resource."""
+        target = _target(server, params.pairs)
+        if target is not None:
+            return target
+        matching = [
+            aud for aud, (allowed, _) in _resources(server).items() if set(scopes) & set(allowed)
+        ]
+        return matching[0] if len(matching) == 1 else server.audience
+
+    def offline_grant(
+        self,
+        engine: Engine,
+        server: AuthServer,
+        client: Client,
+        user: User,
+        code: AuthorizationCode,
+    ) -> bool:
+        """Whether a redeemed code also yields a refresh token (if the client has the
+        ``refresh_token`` grant)."""
+        return True
+
+    def refresh_allowed(self, ctx: TokenContext) -> bool:
+        return True
+
+    # -- tokens --------------------------------------------------------------------------
+    def opaque_value(self, ctx: TokenContext) -> str:
+        return self.access_prefix + secrets.token_urlsafe(32)
+
+    def refresh_token_value(self) -> str:
+        return self.refresh_prefix + secrets.token_urlsafe(32)
+
+    def access_token(self, ctx: TokenContext) -> JwtSpec:
+        """RFC 9068 §2.2 claims (kept in the store for an opaque token)."""
+        if ctx.subject is not None:  # token exchange: the subject carries over
+            sub = ctx.user_id if ctx.user is not None else ctx.subject.get("sub")
+        elif ctx.user is not None:
+            sub = ctx.user_id
+        else:
+            sub = ctx.client_id
+        claims: dict[str, Any] = {"iss": ctx.server.issuer, "sub": sub, "aud": ctx.audience}
+        lifetime = self.access_lifetime(ctx)
+        if lifetime is not None:
+            claims["exp"] = ctx.now + lifetime
+        claims.update(
+            {
+                "iat": ctx.now,
+                "jti": secrets.token_urlsafe(16),
+                "client_id": ctx.client_id,
+                "scope": " ".join(ctx.scopes),
+            }
+        )
+        if ctx.auth_time is not None:
+            claims["auth_time"] = ctx.auth_time
+        if ctx.subject is not None:
+            claims["act"] = {"sub": ctx.client_id}  # RFC 8693 §4.1
+        if ctx.server.settings.get("token_format") == "opaque":
+            return JwtSpec(claims, opaque=self.opaque_value(ctx))
+        return JwtSpec(claims, {"typ": "at+jwt"})
+
+    def id_token(self, ctx: TokenContext) -> JwtSpec:
+        claims: dict[str, Any] = {
+            "iss": ctx.server.issuer,
+            "sub": ctx.user_id,
+            "aud": ctx.client_id,
+            "iat": ctx.now,
+            "exp": ctx.now + ctx.lifetimes.id,
+        }
+        if ctx.nonce is not None:
+            claims["nonce"] = ctx.nonce
+        if ctx.access_token is not None:
+            claims["at_hash"] = at_hash(ctx.access_token)
+        return JwtSpec(claims)
+
+    def introspection(
+        self, server: AuthServer, record: IssuedToken | None, active: bool
+    ) -> dict[str, Any]:
+        body = super().introspection(server, record, active)
+        if active and record is not None and record.username is not None:
+            body["username"] = record.username
+        return body
+
+    def discovery(self, server: AuthServer, endpoint: Endpoint) -> dict[str, Any]:
+        """RFC 8414 §2 authorization server metadata."""
+        names: dict[Endpoint, str] = {
+            "authorize": "authorization_endpoint",
+            "token": "token_endpoint",
+            "jwks": "jwks_uri",
+            "revoke": "revocation_endpoint",
+            "introspect": "introspection_endpoint",
+        }
+        doc: dict[str, Any] = {"issuer": server.issuer}
+        doc.update({m: server.url(k) for k, m in names.items() if server.supports(k)})
+        auth_methods = ["client_secret_basic", "client_secret_post"]
+        doc.update(
+            {
+                "scopes_supported": sorted(server.scopes),
+                "response_types_supported": ["code"],
+                "response_modes_supported": ["query"],
+                "grant_types_supported": sorted(server.grant_types),
+                "token_endpoint_auth_methods_supported": [*auth_methods, "none"],
+                "revocation_endpoint_auth_methods_supported": auth_methods,
+                "introspection_endpoint_auth_methods_supported": auth_methods,
+                "code_challenge_methods_supported": list(self.pkce_methods),
+            }
+        )
+        doc["protected_resources"] = sorted(_resources(server))  # RFC 9728 §4
+        return doc
+
+    # -- beside the authorization server -------------------------------------------------
+    def routes(self, engine: Engine) -> list[BaseRoute]:
+        api = resource_api(engine)
+
+        async def index(request: StarletteRequest) -> JSONResponse:
+            return JSONResponse(summary(engine))
+
+        return [Route("/_mock/provider", index, methods=["GET"]), *resource_routes(api)]
+
+
+# -- the Sarah scenario --------------------------------------------------------------------
+class CrmProvider(ProviderProfile):
+    """The CRM tool's authorization server (opaque tokens) and notes API."""
+
+    name = "crm"
+    title = "CRM"
+    default_host = "crm.example"
+    default_port = 8721
+    session_cookie = "crm_session"
+    resource_class = CrmApi
+    default_format = "opaque"
+    access_prefix = "crm_at_"
+    refresh_prefix = "crm_rt_"
+
+
+class FinanceProvider(ProviderProfile):
+    """The finance tool's authorization server (RFC 9068 JWT tokens) and spend API."""
+
+    name = "finance"
+    title = "Finance"
+    default_host = "finance.example"
+    default_port = 8722
+    session_cookie = "finance_session"
+    resource_class = FinanceApi
+    default_format = "jwt"
+    access_prefix = "fin_at_"
+    refresh_prefix = "fin_rt_"
+
+
+class DocumentsProvider(ProviderProfile):
+    """The document tool's authorization server (opaque tokens) and documents API."""
+
+    name = "documents"
+    title = "Documents"
+    default_host = "docs.example"
+    default_port = 8723
+    session_cookie = "docs_session"
+    resource_class = DocumentsApi
+    default_format = "opaque"
+    access_prefix = "doc_at_"
+    refresh_prefix = "doc_rt_"
+
+
+# -- Google ---------------------------------------------------------------------------------
+GOOGLE_ERRORS: Mapping[str, str] = {
+    "code_invalid": "Bad Request",
+    "redirect_uri_mismatch": "Bad Request",
+    "pkce_failed": "Bad Request",
+    "refresh_invalid": "Token has been expired or revoked.",
+    "refresh_reused": "Token has been expired or revoked.",
+    "client_secret_invalid": "Unauthorized",
+    "client_unknown": "The OAuth client was not found.",
+    "grant_type_unsupported": "Invalid grant_type: {grant_type}",
+    "scope_missing": "Missing required parameter: scope",
+    "consent_denied": "The user denied access.",
+}
+
+
+class GoogleProvider(ProviderProfile):
+    """Google's OAuth 2.0 / OpenID Connect server for a web server application."""
+
+    name = "google"
+    title = "Google"
+    default_host = "accounts.google.com"
+    default_port = 8724
+    session_cookie = "SID"
+    login_path = "/v3/signin/identifier"
+    pkce_methods = ("S256", "plain")
+    error_descriptions = GOOGLE_ERRORS
+    resource_class = GoogleUserinfoApi
+    token_formats = ("opaque",)
+    default_format = "opaque"
+    default_access_lifetime = 3599
+    default_refresh_lifetime = None
+    grant_types = frozenset({"authorization_code", "refresh_token"})
+
+    def endpoint_paths(self) -> dict[Endpoint, str]:
+        return {
+            "openid_configuration": "/.well-known/openid-configuration",
+            "authorize": "/o/oauth2/v2/auth",
+            "token": "/token",
+            "revoke": "/revoke",
+            "jwks": "/oauth2/v3/certs",
+        }
+
+    def user_id(self, user: User) -> str:
+        if user.id:
+            return user.id
+        digest = int.from_bytes(hashlib.sha256(user.username.encode()).digest(), "big")
+        return "1" + str(digest % 10**20).zfill(20)
+
+    def grant_scopes(
+        self,
+        server: AuthServer,
+        client: Client,
+        requested: str | None,
+        *,
+        grant_type: str,
+        params: Params,
+    ) -> tuple[str, ...]:
+        if requested is None:
+            raise InvalidRequest("Missing required parameter: scope", reason="scope_missing")
+        if grant_type == "authorization_code":
+            access_type = params.get("access_type")
+            if access_type not in (None, "online", "offline"):
+                raise InvalidRequest("Invalid access_type.", reason="access_type_invalid")
+        return super().grant_scopes(server, client, requested, grant_type=grant_type, params=params)
+
+    def offline_grant(
+        self,
+        engine: Engine,
+        server: AuthServer,
+        client: Client,
+        user: User,
+        code: AuthorizationCode,
+    ) -> bool:
+        """A refresh token only for ``access_type=offline``, and only on a first offline
+        grant or when consent was prompted again (``prompt=consent``)."""
+        request = code.request
+        access_type = [v for k, v in request.params if k == "access_type" and v]
+        if access_type != ["offline"]:
+            return False
+        if "consent" in request.prompt:
+            return True
+        with engine.state.locked() as st:
+            offline_families = {t.family_id for t in st.refresh_tokens.values()}
+            earlier = [
+                f
+                for f in st.families.values()
+                if f.id != code.family_id
+                and f.id in offline_families
+                and f.server_id == server.id
+                and f.client_id == client.client_id
+                and f.username == user.username
+                and not f.revoked
+            ]
+        return not earlier
+
+    def opaque_value(self, ctx: TokenContext) -> str:
+        return "ya29." + secrets.token_urlsafe(96)
+
+    def refresh_token_value(self) -> str:
+        return "1//0" + secrets.token_urlsafe(64)
+
+    def token_response(
+        self,
+        ctx: TokenContext,
+        *,
+        access_token: str,
+        expires_in: int,
+        id_token: str | None = None,
+        refresh_token: str | None = None,
+        issued_token_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Google's member order; no ``refresh_token`` in a refresh response (no rotation)."""
+        body: dict[str, Any] = {"access_token": access_token, "expires_in": expires_in}
+        if refresh_token is not None and ctx.grant_type != "refresh_token":
+            body["refresh_token"] = refresh_token
+        body["scope"] = " ".join(ctx.scopes)
+        body["token_type"] = self.token_type
+        if id_token is not None:
+            body["id_token"] = id_token
+        return body
+
+    def id_token(self, ctx: TokenContext) -> JwtSpec:
+        user = ctx.user
+        claims: dict[str, Any] = {
+            "iss": ctx.server.issuer,
+            "azp": ctx.client_id,
+            "aud": ctx.client_id,
+            "sub": ctx.user_id,
+        }
+        if user is not None and "email" in ctx.scopes and user.mail is not None:
+            claims["email"] = user.mail
+            claims["email_verified"] = user.email_verified
+        if ctx.access_token is not None:
+            claims["at_hash"] = at_hash(ctx.access_token)
+        if user is not None and "profile" in ctx.scopes:
+            for name, value in (
+                ("name", user.name),
+                ("picture", user.attributes.get("picture")),
+                ("given_name", user.given_name),
+                ("family_name", user.family_name),
+            ):
+                if value is not None:
+                    claims[name] = value
+        if ctx.nonce is not None:
+            claims["nonce"] = ctx.nonce
+        claims["iat"] = ctx.now
+        claims["exp"] = ctx.now + 3600
+        return JwtSpec(claims, {"typ": "JWT"})
+
+    def discovery(self, server: AuthServer, endpoint: Endpoint) -> dict[str, Any]:
+        """The members of Google's document that the emulator serves."""
+        return {
+            "issuer": server.issuer,
+            "authorization_endpoint": server.url("authorize"),
+            "token_endpoint": server.url("token"),
+            "userinfo_endpoint": server.base + "/v1/userinfo",
+            "revocation_endpoint": server.url("revoke"),
+            "jwks_uri": server.url("jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "scopes_supported": ["openid", "email", "profile"],
+            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            "claims_supported": [
+                "aud",
+                "email",
+                "email_verified",
+                "exp",
+                "family_name",
+                "given_name",
+                "iat",
+                "iss",
+                "name",
+                "picture",
+                "sub",
+            ],
+            "code_challenge_methods_supported": list(self.pkce_methods),
+            "grant_types_supported": sorted(server.grant_types),
+        }
+
+    def discovery_headers(self, server: AuthServer) -> dict[str, str]:
+        return {"cache-control": "public, max-age=3600"}
+
+
+# -- GitHub ---------------------------------------------------------------------------------
+_GITHUB_TROUBLESHOOTING = (
+    "https://docs.github.com/apps/managing-oauth-apps/"
+    "troubleshooting-oauth-app-access-token-request-errors/"
+)
+# reason -> (error, error_description, error_uri anchor)
+_GITHUB_TOKEN_ERRORS: Mapping[str, tuple[str, str, str]] = {
+    "code_invalid": (
+        "bad_verification_code",
+        "The code passed is incorrect or expired.",
+        "#bad-verification-code",
+    ),
+    "pkce_failed": (
+        "bad_verification_code",
+        "The code passed is incorrect or expired.",
+        "#bad-verification-code",
+    ),
+    "redirect_uri_mismatch": (
+        "redirect_uri_mismatch",
+        "The redirect_uri MUST match the registered callback URL for this application.",
+        "#redirect-uri-mismatch2",
+    ),
+    "refresh_invalid": (
+        "bad_refresh_token",
+        "The refresh token passed is incorrect or expired.",
+        "#bad-refresh-token",
+    ),
+    "refresh_reused": (
+        "bad_refresh_token",
+        "The refresh token passed is incorrect or expired.",
+        "#bad-refresh-token",
+    ),
+}
+_INCORRECT_CLIENT = (
+    "incorrect_client_credentials",
+    "The client_id and/or client_secret passed are incorrect.",
+    "#incorrect-client-credentials",
+)
+
+
+class GithubRefreshGrant(RefreshTokenGrant):
+    """GitHub: once a refresh token is used, it and the old user access token stop
+    working ("Refreshing user access tokens")."""
+
+    def exchange(
+        self, engine: Engine, server: AuthServer, client: Client, params: Params
+    ) -> dict[str, Any]:
+        value = params.get("refresh_token") or ""
+        with engine.state.locked() as st:
+            token = st.refresh_tokens.get(value)
+            family = token.family_id if token is not None else None
+            before = [r for r in st.issued.values() if r.family_id == family and family]
+        body = super().exchange(engine, server, client, params)
+        with engine.state.locked():
+            for record in before:
+                record.revoked = True
+        return body
+
+
+class GithubProvider(ProviderProfile):
+    """GitHub's OAuth app authorization (and GitHub-App-style expiring user tokens)."""
+
+    name = "github"
+    title = "GitHub"
+    default_host = "github.com"
+    default_port = 8725
+    session_cookie = "user_session"
+    login_path = "/login"
+    token_type = "bearer"  # noqa: S105
+    resource_class = GithubApi
+    token_formats = ("opaque",)
+    default_format = "opaque"
+    default_access_lifetime = 28_800
+    default_refresh_lifetime = 15_897_600
+
+    def endpoint_paths(self) -> dict[Endpoint, str]:
+        return {"authorize": "/login/oauth/authorize", "token": "/login/oauth/access_token"}
+
+    def server_grant_types(self, settings: ProviderSettings) -> frozenset[str]:
+        if settings.expiring_user_tokens:
+            return frozenset({"authorization_code", "refresh_token"})
+        return frozenset({"authorization_code"})
+
+    def grants(self) -> Mapping[str, Grant]:
+        return {**super().grants(), "refresh_token": GithubRefreshGrant()}
+
+    def user_id(self, user: User) -> str:
+        if user.id:
+            return user.id
+        digest = int.from_bytes(hashlib.sha256(user.username.encode()).digest(), "big")
+        return str(digest % 10**8)
+
+    @staticmethod
+    def split_scopes(requested: str) -> tuple[str, ...]:
+        """GitHub: space-delimited (commas are accepted too)."""
+        return tuple(dict.fromkeys(s for s in requested.replace(",", " ").split(" ") if s))
+
+    def grant_scopes(
+        self,
+        server: AuthServer,
+        client: Client,
+        requested: str | None,
+        *,
+        grant_type: str,
+        params: Params,
+    ) -> tuple[str, ...]:
+        """No scope means no scopes (GitHub's default is an empty list)."""
+        if requested is None or not requested.strip(" ,"):
+            _target(server, params.pairs)
+            return ()
+        return super().grant_scopes(server, client, requested, grant_type=grant_type, params=params)
+
+    def refresh_allowed(self, ctx: TokenContext) -> bool:
+        return bool(ctx.server.settings.get("expiring"))
+
+    def access_lifetime(self, ctx: TokenContext) -> int | None:
+        return ctx.lifetimes.access if ctx.server.settings.get("expiring") else None
+
+    def opaque_value(self, ctx: TokenContext) -> str:
+        return ("ghu_" if ctx.server.settings.get("expiring") else "gho_") + _base62(36)
+
+    def refresh_token_value(self) -> str:
+        return "ghr_" + _base62(76)
+
+    def token_response(
+        self,
+        ctx: TokenContext,
+        *,
+        access_token: str,
+        expires_in: int,
+        id_token: str | None = None,
+        refresh_token: str | None = None,
+        issued_token_type: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"access_token": access_token}
+        if ctx.server.settings.get("expiring"):
+            body["expires_in"] = expires_in
+            if refresh_token is not None:
+                body["refresh_token"] = refresh_token
+                body["refresh_token_expires_in"] = ctx.lifetimes.refresh
+        body["scope"] = ",".join(ctx.scopes)
+        body["token_type"] = self.token_type
+        return body
+
+    def error_response(
+        self, error: OAuthError, server: AuthServer | None, endpoint: str | None
+    ) -> Response:
+        if endpoint != "token":
+            return super().error_response(error, server, endpoint)
+        code, description, anchor = _GITHUB_TOKEN_ERRORS.get(
+            error.reason, (error.error, self.describe(error), "")
+        )
+        if error.error == "invalid_client":
+            code, description, anchor = _INCORRECT_CLIENT
+        body = {"error": code, "error_description": description}
+        if anchor:
+            body["error_uri"] = _GITHUB_TROUBLESHOOTING + anchor
+        return Response.json(body, error.status_code)
+
+    def finish_response(self, req: Request, endpoint: str, response: Response) -> Response:
+        """The token endpoint: errors with HTTP 200, form-encoded unless JSON is accepted."""
+        if endpoint != "token" or response.status not in (200, 400, 401):
+            return response
+        try:
+            body = json.loads(response.body)
+        except ValueError:
+            return response
+        if not isinstance(body, dict):
+            return response
+        if "application/json" in req.headers.get("accept", "").lower():
+            return Response.json(body)
+        form = urlencode({k: "" if v is None else str(v) for k, v in body.items()})
+        return Response(
+            200,
+            form.encode("ascii"),
+            "application/x-www-form-urlencoded; charset=utf-8",
+            [("cache-control", "no-store")],
+        )
+
+    def discovery(self, server: AuthServer, endpoint: Endpoint) -> dict[str, Any]:
+        return {}  # GitHub publishes no metadata (and the emulator serves none)
+
+
+# -- presets and the summary -----------------------------------------------------------------
+CRM = CrmProvider()
+FINANCE = FinanceProvider()
+DOCUMENTS = DocumentsProvider()
+GOOGLE = GoogleProvider()
+GITHUB = GithubProvider()
+PRESETS: Mapping[str, ProviderProfile] = {
+    p.name: p for p in (CRM, FINANCE, DOCUMENTS, GOOGLE, GITHUB)
+}
+
+
+def summary(engine: Engine) -> dict[str, Any]:
+    """What a provider serves and the demo credentials (``GET /_mock/provider``, the CLI)."""
+    server = engine.server()
+    kinds: tuple[Endpoint, ...] = ("oauth_authorization_server", "openid_configuration")
+    metadata = next((server.url(k) for k in kinds if server.supports(k)), None)
+    config = engine.config
+    return {
+        "provider": engine.profile.name,
+        "title": engine.profile.title,
+        "base_url": engine.base_url,
+        "issuer": server.issuer,
+        "metadata_url": metadata,
+        "endpoints": {kind: server.url(kind) for kind in server.paths},
+        "grant_types": sorted(server.grant_types),
+        "token_format": server.settings.get("token_format"),
+        "resources": sorted(_resources(server)),
+        "resource_api": resource_api(engine).summary(),
+        "clients": [
+            {
+                "client_id": c.client_id,
+                "client_secret": c.client_secret,
+                "name": c.name,
+                "grant_types": list(c.grant_types),
+                "redirect_uris": list(c.redirect_uris),
+            }
+            for c in config.clients
+        ],
+        "users": [{"username": u.username, "password": u.password} for u in config.users],
+        "headless_user": config.headless_user,
+    }
