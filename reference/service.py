@@ -64,6 +64,7 @@ from proctor.reference.storage import Database, open_database
 from proctor.reference.storage.authorizers import AuthorizerRepository
 from proctor.reference.storage.workload_tokens import WorkloadTokenRepository
 from proctor.reference.storage.workloads import WorkloadRepository
+from proctor.reference.sts import SecurityTokenService
 from proctor.reference.workload_auth import WorkloadAuthenticator
 from proctor.reference.workload_tokens import WorkloadTokens
 
@@ -297,6 +298,8 @@ class Service:
             metrics=metrics,
         )
         self.extra_routes: list[BaseRoute] = []
+        self.sts = SecurityTokenService.attach(self)
+        self.extra_routes += self.sts.routes()
 
     @classmethod
     def create(

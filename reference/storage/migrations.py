@@ -291,6 +291,60 @@ MIGRATIONS: tuple[Migration, ...] = (
             )""",
         ),
     ),
+    Migration(
+        4,
+        "token service",
+        (
+            # The STS's signing keys (AS-JWKS-*): public JWK in clear, private key sealed;
+            # a deleted key leaves a tombstone (deleted_at) so its kid is never reused.
+            """CREATE TABLE signing_keys (
+                kid {KEY} PRIMARY KEY,
+                alg TEXT NOT NULL,
+                public_jwk TEXT NOT NULL,
+                sealed_private_key {BLOB} NOT NULL,
+                published_at {BIGINT} NOT NULL,
+                activates_at {BIGINT} NOT NULL,
+                withdrawn_at {BIGINT},
+                deleted_at {BIGINT}
+            )""",
+            # Every token the token endpoint issued (AS-CASC-001), never the token itself;
+            # aud, scopes, parents, act and sub_id are JSON.
+            """CREATE TABLE issued_tokens (
+                jti {KEY} PRIMARY KEY,
+                client_id {KEY} NOT NULL,
+                sub TEXT NOT NULL,
+                aud TEXT NOT NULL,
+                scopes TEXT NOT NULL,
+                iat {BIGINT} NOT NULL,
+                exp {BIGINT} NOT NULL,
+                grant_type TEXT NOT NULL,
+                parents TEXT NOT NULL,
+                act TEXT,
+                sub_id TEXT,
+                revoked_at {BIGINT}
+            )""",
+            "CREATE INDEX issued_tokens_client ON issued_tokens (client_id, exp)",
+            "CREATE INDEX issued_tokens_exp ON issued_tokens (exp)",
+            # Derivation edges: the primary key is the index on the parent the cascade
+            # walks down; the second index serves purging by child.
+            """CREATE TABLE issued_token_parents (
+                parent_jti {KEY} NOT NULL,
+                child_jti {KEY} NOT NULL,
+                PRIMARY KEY (parent_jti, child_jti)
+            )""",
+            "CREATE INDEX issued_token_parents_child ON issued_token_parents (child_jti)",
+            # Exchange policies (TX-POL-*): the document without its name; client indexed.
+            """CREATE TABLE exchange_policies (
+                name {KEY} PRIMARY KEY,
+                client {KEY} NOT NULL,
+                document TEXT NOT NULL,
+                created_at {BIGINT} NOT NULL,
+                updated_at {BIGINT} NOT NULL,
+                version {BIGINT} NOT NULL
+            )""",
+            "CREATE INDEX exchange_policies_client ON exchange_policies (client, name)",
+        ),
+    ),
 )
 
 

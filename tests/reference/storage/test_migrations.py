@@ -33,6 +33,10 @@ IDENTITY_TABLES = {
     "consents",
     "vault_token_cache",
     "wat_user_tokens",
+    "signing_keys",
+    "issued_tokens",
+    "issued_token_parents",
+    "exchange_policies",
 }
 
 

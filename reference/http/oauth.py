@@ -1,0 +1,390 @@
+"""The OAuth endpoints over HTTP: token, introspection, revocation, JWKS and metadata.
+
+A thin Starlette layer over the framework-free core (:mod:`proctor.reference.grants`,
+:mod:`~proctor.reference.introspection`, :mod:`~proctor.reference.revocation`). For each
+``POST /oauth2/token|introspect|revoke`` it does step 1 of TX-REQ-009 itself and hands the
+rest to the core:
+
+1. the method is ``POST`` (else ``405`` with ``Allow: POST`` and an ``invalid_request``
+   body, ERR-HTTP-001); the URL carries no query component, whatever it holds, so no
+   credential or token is ever read from a URL (TX-REQ-005, ERR-BEARER-004); the body is
+   ``application/x-www-form-urlencoded`` (else ``invalid_request``, ERR-HTTP-003), at most
+   :data:`~proctor.reference.http.bodies.MAX_BODY_BYTES` bytes, refused with ``413`` before
+   more is read, whether ``Content-Length`` declares it or not (ERR-HTTP-002), and valid
+   UTF-8 once percent-decoded; at most one ``Authorization`` header;
+2. the body is decoded into ``(name, value)`` pairs *in order*, so the core sees repeated
+   parameters (TX-REQ-004); the core answers an :class:`~proctor.reference.grants.OAuthResult`.
+
+The answer is the result's status, JSON body (empty for a successful revocation) and
+headers, always with ``Cache-Control: no-store`` and ``Pragma: no-cache`` (ERR-OAUTH-003).
+
+**One transaction per request for the writes and the audit** (AUD-APP-002, TX-AUDIT-001,
+AS-REV-004): the core runs inside :meth:`StoredTokenRegistry.deferred`, which collects the
+token it issued or the tokens it revoked; then one write transaction records them and
+appends the request's audit events. If that transaction fails, the token never leaves the
+service and the answer is ``500 server_error`` without ``error_description``. Audit events
+never carry a token: JWT-shaped values are dropped from them.
+
+``GET /oauth2/jwks`` publishes the signing keys with ``Cache-Control: public,
+max-age=N``, N never more than the time a key is published before it signs
+(AS-JWKS-002); ``GET /.well-known/oauth-authorization-server`` (the issuer's path
+appended, RFC 8414 §3.1) is the RFC 8414 metadata (AS-META-001..003).
+Both are anonymous and unaudited.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Final
+from urllib.parse import parse_qsl, urlsplit
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from proctor.reference.audit import AuditLog
+from proctor.reference.client_auth import ASSERTION_ALGORITHMS
+from proctor.reference.errors import InvalidRequest, OAuthError
+from proctor.reference.grants import NO_STORE, AuditRecord, OAuthResult
+from proctor.reference.http.bodies import MAX_BODY_BYTES
+from proctor.reference.keys import SigningKeys
+from proctor.reference.logs import request_id_var
+from proctor.reference.storage.database import Database
+from proctor.reference.storage.issued_tokens import StoredTokenRegistry
+
+__all__ = [
+    "AUTH_METHODS",
+    "FORM_MEDIA_TYPE",
+    "Handler",
+    "OAuthRoutes",
+    "authorization_server_metadata",
+    "parse_form",
+]
+
+log = logging.getLogger("proctor.oauth")
+
+#: ``handle(pairs, authorization) -> OAuthResult``: the core of one OAuth endpoint.
+Handler = Callable[[Iterable[tuple[str, str]], str | None], OAuthResult]
+
+FORM_MEDIA_TYPE: Final = "application/x-www-form-urlencoded"
+#: RFC 8414 §2 / TX-CAUTH-002: the client authentication methods, in every endpoint.
+AUTH_METHODS: Final = ("client_secret_basic", "client_secret_post", "private_key_jwt")
+#: A form body of 256 KiB holds far fewer parameters than this.
+_MAX_FIELDS: Final = 1000
+_JWT_SHAPED: Final = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
+_MAX_AUDIT_VALUE: Final = 256
+_MAX_AUDIT_SCOPES: Final = 100
+_ALLOW_POST: Final = {"Allow": "POST"}
+
+
+def authorization_server_metadata(issuer: str, grant_types: Iterable[str]) -> dict[str, Any]:
+    """The RFC 8414 §2 document (spec AS-META-001/002): every endpoint under the issuer,
+    the grants the token endpoint dispatches, no authorization endpoint (so
+    ``response_types_supported`` is empty), the same client authentication methods and
+    assertion algorithms for all three endpoints."""
+    base = issuer.rstrip("/")
+    algorithms = list(ASSERTION_ALGORITHMS)
+    methods = list(AUTH_METHODS)
+    return {
+        "issuer": issuer,
+        "token_endpoint": f"{base}/oauth2/token",
+        "jwks_uri": f"{base}/oauth2/jwks",
+        "introspection_endpoint": f"{base}/oauth2/introspect",
+        "revocation_endpoint": f"{base}/oauth2/revoke",
+        "grant_types_supported": sorted(grant_types),
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": methods,
+        "token_endpoint_auth_signing_alg_values_supported": algorithms,
+        "introspection_endpoint_auth_methods_supported": methods,
+        "introspection_endpoint_auth_signing_alg_values_supported": algorithms,
+        "revocation_endpoint_auth_methods_supported": methods,
+        "revocation_endpoint_auth_signing_alg_values_supported": algorithms,
+    }
+
+
+def metadata_path(issuer: str) -> str:
+    """RFC 8414 §3.1: the well-known suffix inserted between host and the issuer's path."""
+    path = urlsplit(issuer).path.rstrip("/")
+    return "/.well-known/oauth-authorization-server" + path
+
+
+class _Refused(Exception):
+    """A refusal at the HTTP level, before the core runs."""
+
+    def __init__(self, error: OAuthError, status: int | None = None) -> None:
+        super().__init__(error.description)
+        self.error = error
+        self.status = status or error.status
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    """The ``(name, value)`` pairs of a form body, in order (WHATWG urlencoded parsing:
+    ``+`` is a space, percent-escapes are UTF-8). ``InvalidRequest`` when it is not UTF-8
+    or has too many fields."""
+    try:
+        text = body.decode("utf-8")
+        return parse_qsl(
+            text,
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidRequest(
+            "malformed_request: the body is not a UTF-8 application/x-www-form-urlencoded form"
+        ) from None
+
+
+def _media_type_ok(value: str | None) -> bool:
+    if value is None:
+        return False
+    media, _, params = value.partition(";")
+    if media.strip().lower() != FORM_MEDIA_TYPE:
+        return False
+    for param in params.split(";"):
+        name, _, raw = param.partition("=")
+        if name.strip().lower() == "charset" and raw.strip().strip('"').lower() not in (
+            "utf-8",
+            "utf8",
+        ):
+            return False
+    return True
+
+
+def _auditable(value: Any) -> bool:
+    return (
+        isinstance(value, str)
+        and bool(value)
+        and len(value) <= _MAX_AUDIT_VALUE
+        and _JWT_SHAPED.search(value) is None
+    )
+
+
+def audit_fields(record: AuditRecord, request_id: str) -> dict[str, Any]:
+    """``record``'s event members with anything token-shaped or oversized left out
+    (AUD-SEC-001: an event never carries a token, even one sent in the wrong place)."""
+    fields = record.event_fields(request_id)
+    user = fields["user"]
+    if user is not None and not all(_auditable(user.get(k)) for k in ("issuer", "subject")):
+        fields["user"] = None
+    if not _auditable(fields["workload"]):
+        fields["workload"] = None
+    fields["actor_chain"] = [a for a in fields["actor_chain"] if _auditable(a)]
+    fields["scopes"] = [s for s in fields["scopes"] if _auditable(s)][:_MAX_AUDIT_SCOPES]
+    return fields
+
+
+def _json(body: Mapping[str, Any] | None, status: int, headers: Mapping[str, str]) -> Response:
+    merged = {**headers, **NO_STORE}
+    if body is None:
+        return Response(status_code=status, headers=merged)
+    return JSONResponse(dict(body), status_code=status, headers=merged)
+
+
+class OAuthRoutes:
+    """The routes of the authorization server. ``handlers`` maps each POST path's last
+    segment (``token``, ``introspect``, ``revoke``) to its core and its audit operation."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        audit: AuditLog,
+        registry: StoredTokenRegistry,
+        token: Handler,
+        introspect: Handler,
+        revoke: Handler,
+        keys: SigningKeys,
+        metadata: Mapping[str, Any],
+        jwks_max_age: int | None = None,
+        body_limit: int = MAX_BODY_BYTES,
+    ) -> None:
+        if not 0 < body_limit <= 1_048_576:
+            raise ValueError("the body limit is 1 byte to 1 MiB (ERR-HTTP-002)")
+        max_age = keys.max_age if jwks_max_age is None else jwks_max_age
+        if not 0 <= max_age <= keys.max_age:
+            raise ValueError("the JWKS max-age is at most the key ring's publish_ahead")
+        self._jwks_max_age = max_age
+        self._database = database
+        self._audit = audit
+        self._registry = registry
+        self._keys = keys
+        self._metadata = dict(metadata)
+        self._body_limit = body_limit
+        self._endpoints: dict[str, tuple[Handler, str]] = {
+            "/oauth2/token": (token, "token.issue"),
+            "/oauth2/introspect": (introspect, "token.introspect"),
+            "/oauth2/revoke": (revoke, "token.revoke"),
+        }
+
+    def routes(self) -> list[BaseRoute]:
+        posts: list[BaseRoute] = [
+            # An ASGI endpoint receives every method; it answers 405 itself, with an
+            # OAuth error body (ERR-HTTP-001).
+            Route(path, _AnyMethod(self._endpoint, *handled))
+            for path, handled in self._endpoints.items()
+        ]
+        return [
+            *posts,
+            Route("/oauth2/jwks", self.jwks, methods=["GET"]),
+            Route(metadata_path(str(self._metadata["issuer"])), self.metadata, methods=["GET"]),
+        ]
+
+    # -- discovery ------------------------------------------------------------------------
+
+    async def jwks(self, request: Request) -> Response:
+        """AS-JWKS-001/002: the public keys, cacheable for at most ``publish_ahead``."""
+        document = await run_in_threadpool(self._keys.jwks)
+        headers = {"Cache-Control": f"public, max-age={self._jwks_max_age}"}
+        return JSONResponse(document, headers=headers)
+
+    async def metadata(self, request: Request) -> Response:
+        """AS-META-001/002 (RFC 8414 §3.2)."""
+        return JSONResponse(self._metadata, headers={"Cache-Control": "public, max-age=300"})
+
+    # -- the POST endpoints -----------------------------------------------------------------
+
+    async def _endpoint(self, request: Request, handler: Handler, operation: str) -> Response:
+        request_id = request_id_var.get() or "req_" + secrets.token_hex(8)
+        try:
+            authorization = self._check(request)
+            pairs = parse_form(await self._read_body(request))
+        except _Refused as refused:
+            return await self._refuse(refused, operation, request_id)
+        except InvalidRequest as error:
+            return await self._refuse(_Refused(error), operation, request_id)
+        result = await run_in_threadpool(
+            self._run, handler, operation, pairs, authorization, request_id
+        )
+        return _json(result.body, result.status, result.headers)
+
+    def _check(self, request: Request) -> str | None:
+        """Step 1 of TX-REQ-009; returns the ``Authorization`` header (or ``None``)."""
+        if request.method != "POST":
+            raise _Refused(
+                _MethodNotAllowed("malformed_request: this endpoint accepts POST only"), 405
+            )
+        if request.scope.get("query_string"):
+            raise _Refused(
+                InvalidRequest("malformed_request: parameters are accepted in the body only")
+            )
+        if not _media_type_ok(request.headers.get("content-type")):
+            raise _Refused(
+                InvalidRequest(
+                    "malformed_request: the body must be application/x-www-form-urlencoded"
+                )
+            )
+        values = request.headers.getlist("authorization")
+        if len(values) > 1:
+            raise _Refused(
+                InvalidRequest("malformed_request: the Authorization header appears twice")
+            )
+        return values[0] if values else None
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self._body_limit
+        too_large = _Refused(
+            InvalidRequest(f"malformed_request: the body exceeds {limit} bytes"), 413
+        )
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise too_large
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _refuse(self, refused: _Refused, operation: str, request_id: str) -> Response:
+        record = AuditRecord(operation=operation)
+        record.deny(refused.error)
+        try:
+            await run_in_threadpool(self._append, (record,), request_id)
+        except Exception as exc:  # noqa: BLE001 - AUD-APP-002: no answer without its event
+            log.error("audit append failed", extra={"fields": {"error": type(exc).__name__}})
+            return _server_error()
+        return _json(refused.error.body(), refused.status, refused.error.headers())
+
+    def _append(self, records: Iterable[AuditRecord], request_id: str) -> None:
+        with self._database.transaction() as tx:
+            for record in records:
+                self._audit.append(audit_fields(record, request_id), tx=tx)
+
+    def _run(
+        self,
+        handler: Handler,
+        operation: str,
+        pairs: list[tuple[str, str]],
+        authorization: str | None,
+        request_id: str,
+    ) -> OAuthResult:
+        """The core, then one transaction for its writes and its audit events (blocking)."""
+        try:
+            with self._registry.deferred() as pending:
+                result = handler(pairs, authorization)
+            with self._database.transaction() as tx:
+                self._registry.flush(pending, tx)
+                for record in result.audit:
+                    self._audit.append(audit_fields(record, request_id), tx=tx)
+            if result.error is not None and result.audit:
+                first = result.audit[0]
+                log.info(
+                    "oauth request refused",
+                    extra={
+                        "fields": {
+                            "error": result.error.error,
+                            "cause": first.cause,
+                            "detail": first.detail,
+                        }
+                    },
+                )
+            return result
+        except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
+            log.error("oauth endpoint failed", extra={"fields": {"error": type(exc).__name__}})
+            record = AuditRecord(operation=operation, reason="server_error")
+            try:
+                self._append((record,), request_id)
+            except Exception:  # noqa: BLE001 - storage is the likely fault; answered below
+                log.error("audit append failed")
+            return OAuthResult(500, {"error": "server_error"}, dict(NO_STORE), ())
+
+
+class _AnyMethod:
+    """A raw ASGI endpoint (Starlette routes it for every method) around one handler."""
+
+    def __init__(
+        self,
+        endpoint: Callable[[Request, Handler, str], Awaitable[Response]],
+        handler: Handler,
+        operation: str,
+    ) -> None:
+        self._endpoint = endpoint
+        self._handler = handler
+        self._operation = operation
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = await self._endpoint(request, self._handler, self._operation)
+        await response(scope, receive, send)
+
+
+class _MethodNotAllowed(InvalidRequest):
+    """``405`` with an ``invalid_request`` body (ERR-HTTP-001)."""
+
+    status = 405
+
+    def headers(self) -> dict[str, str]:
+        return {**super().headers(), **_ALLOW_POST}
+
+
+def _server_error() -> Response:
+    return _json({"error": "server_error"}, 500, {})
