@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import jwt as pyjwt
 import pytest
 
 from proctor.mock_idps.pytest_plugin import MockIdp
@@ -284,3 +285,27 @@ async def test_logout_errors_and_relogin(cognito: httpx.AsyncClient, cflows: Any
     assert location.path == "/oauth2/authorize"
     assert location.params["state"] == "again"
     assert location.params["client_id"] == cflows.WEB
+
+
+@pytest.mark.network
+@pytest.mark.mock_idp(live=True)
+def test_live_pool_verified_by_pyjwk_client(cognito_idp: MockIdp, cflows: Any) -> None:
+    """On a port both hosts collapse into the base URL; PyJWT's own JWKS client (urllib,
+    not our transport) fetches the keys, whose kids need no special handling."""
+    base = cognito_idp.base_url
+    assert cognito_idp.issuer() == f"{base}/{cflows.POOL}"
+    assert cognito_idp.url("token") == f"{base}/oauth2/token"
+    with httpx.Client() as client:
+        r = client.post(
+            cognito_idp.url("token"),
+            data={"grant_type": "client_credentials"},
+            auth=(cflows.M2M, cflows.M2M_SECRET),
+        )
+        assert r.status_code == 200, r.text
+        doc = client.get(cognito_idp.discovery_url()).json()
+    token = r.json()["access_token"]
+    key = pyjwt.PyJWKClient(doc["jwks_uri"]).get_signing_key_from_jwt(token)
+    claims = pyjwt.decode(
+        token, key, algorithms=["RS256"], issuer=doc["issuer"], options={"verify_aud": False}
+    )
+    assert (claims["token_use"], claims["client_id"]) == ("access", cflows.M2M)
