@@ -387,15 +387,16 @@ class Sessions:
             tokens.scopes if tokens.scopes is not None else record.request.get("scopes", [])
         )
         # The verifier and the state are destroyed (VLT-PKCE-003); the URL stays for polls.
+        token_set: dict[str, Any] = {
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": tokens.expires_at,
+            "expires_in": tokens.expires_in,
+            "scopes": list(granted),
+        }
         pending = {
             "authorization_url": secrets_.get("authorization_url") if secrets_ else None,
-            "tokens": {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "expires_at": tokens.expires_at,
-                "expires_in": tokens.expires_in,
-                "scopes": list(granted),
-            }
+            "tokens": token_set,
         }
         blob = self._sealer.seal(record.aad_identity(), pending)
         with self._database.transaction() as tx:
@@ -416,7 +417,7 @@ class Sessions:
                         record.provider,
                         record.workload,
                         UserRef(record.user_issuer, record.user_subject),
-                        [pending["tokens"]],
+                        [token_set],
                     )
                 ],
                 trail,

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl, quote_plus, urlsplit
 import httpx
 import pytest
 
+from proctor.mock_idps.profile import Endpoint
 from proctor.mock_idps.pytest_plugin import MockIdp, start_idp
 from proctor.reference.audit_trail import Trail
 from proctor.reference.clock import ManualClock
@@ -335,7 +336,7 @@ class World:
         user_id = next(u["id"] for u in OKTA_CONFIG["users"] if u["username"] == user)
         return EntryKey(workload.client_id, self.okta.issuer("default"), user_id, provider)
 
-    async def okta_post(self, endpoint: str, data: dict[str, str]) -> httpx.Response:
+    async def okta_post(self, endpoint: Endpoint, data: dict[str, str]) -> httpx.Response:
         """A request of the service's own client to the crm server (introspect, revoke)."""
         return await self.browser.post(
             self.okta.url(endpoint, "crm"), data=data, headers=form_basic(AGENT, AGENT_SECRET)
