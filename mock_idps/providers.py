@@ -631,6 +631,11 @@ class ProviderProfile(VendorProfile):
                 "The requested scope is not valid for the requested resource.",
                 reason="scope_resource",
             )
+        if not any(set(scopes) <= set(a) for a, _ in resources.values()):
+            raise InvalidScope(
+                "The requested scopes belong to more than one resource.",
+                reason="scope_resources",
+            )
         return scopes
 
     @staticmethod
