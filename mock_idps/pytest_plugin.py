@@ -363,6 +363,7 @@ def idp_fixture(vendor: str, name: str | None = None) -> Any:
 
 okta_idp = idp_fixture("okta")
 cognito_idp = idp_fixture("cognito")
+entra_idp = idp_fixture("entra")
 crm_provider = idp_fixture("crm", "crm_provider")
 finance_provider = idp_fixture("finance", "finance_provider")
 documents_provider = idp_fixture("documents", "documents_provider")
