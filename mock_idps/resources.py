@@ -628,6 +628,19 @@ class FinanceApi(ResourceApi):
 
 
 _DOCUMENT_ID = re.compile(r"doc_[0-9a-f]{16}")
+
+
+def _unicode(value: object) -> bool:
+    """False for a string JSON let through with lone surrogates (``"\\ud800"``)."""
+    if not isinstance(value, str):
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 _DOCUMENT_FIELDS = frozenset({"title", "content", "customer", "format"})
 _FORMATS = ("markdown", "text", "html")
 
@@ -669,6 +682,8 @@ class DocumentsApi(ResourceApi):
             raise InvalidRequest("The body has unknown members.", reason="unknown_member")
         title, content = data.get("title"), data.get("content")
         customer, fmt = data.get("customer"), data.get("format", "markdown")
+        if not all(_unicode(v) for v in (title, content, customer)):
+            raise InvalidRequest("The body has a string that is not valid Unicode.")
         if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
             raise InvalidRequest("'title' must be a string of 1 to 200 characters.")
         if not isinstance(content, str) or len(content) > 100_000:
