@@ -49,10 +49,14 @@ def _target_label(result: ChainResult, target: str) -> str:
 
 
 def _scope_text(claims: Mapping[str, Any] | None) -> str:
+    """The token's scope values in the token's own order (``scope`` or ``scp``)."""
     if claims is None:
         return ""
-    granted = scope_set(claims)
-    return " ".join(sorted(granted)) if granted else "no scope"
+    value = claims.get("scope", claims.get("scp"))
+    values = value.split(" ") if isinstance(value, str) else value
+    if not isinstance(values, list) or not scope_set(claims):
+        return "no scope"
+    return " ".join(str(v) for v in dict.fromkeys(values) if v)
 
 
 def _outcome_text(hop: HopRecord) -> str:
@@ -95,7 +99,14 @@ def render_text(result: ChainResult) -> str:
         if hop.request:
             shown = {k: v for k, v in hop.request.items() if v not in (None, [])}
             lines.append("  request: " + ", ".join(f"{k}={_flat(v)}" for k, v in shown.items()))
-        lines.append(f"  outcome: {_outcome_text(hop)} (expected {hop.hop.expect.describe()})")
+        expected = hop.hop.expect.describe()
+        if hop.outcome == "skipped" or not any(
+            v.invariant == "expected_outcome" for v in hop.violations
+        ):
+            matched = ", as expected" if hop.outcome not in ("success", "skipped") else ""
+            lines.append(f"  outcome: {_outcome_text(hop)}{matched}")
+        else:
+            lines.append(f"  outcome: {_outcome_text(hop)}, expected {expected}")
         if hop.error_description and not hop.succeeded:
             lines.append(f"  error_description: {hop.error_description}")
         if hop.succeeded:
@@ -173,7 +184,7 @@ def render_mermaid(result: ChainResult) -> str:
         if hop.outcome == "skipped":
             lines.append(f"    Note over {agent}: hop {hop.number} skipped")
             continue
-        subject = hop.request.get("subject_token", "")
+        subject = hop.request.get("subject", "")
         if subject == "user token" and agent not in given_user_token:
             given_user_token.add(agent)
             scope = _scope_text(result.user_claims)
@@ -191,18 +202,18 @@ def render_mermaid(result: ChainResult) -> str:
             actors = _actor_names(result, claims.get("act")) if claims else []
             answer = f"T{hop.number}"
             if actors:
-                answer += f" act {' ← '.join(actors)}"
+                answer += f", act: {' ← '.join(actors)}"
             if claims is not None:
-                answer += f", {_scope_text(claims)}"
+                answer += f", scope: {_scope_text(claims)}"
             lines.append(f"    STS-->>{agent}: {_mermaid_text(answer)}")
-            if hop.targets:
-                receiver = ids.of_target(hop.targets[0])
-                lines.append(f"    {agent}->>{receiver}: T{hop.number}")
         else:
             lines.append(f"    STS--x{agent}: {_mermaid_text(_outcome_text(hop))}")
         for violation in hop.violations:
             note = f"✗ {violation.invariant}: {result.redactor.text(violation.message)}"
             lines.append(f"    Note over STS,{agent}: {_mermaid_text(note)}")
+        if hop.succeeded and hop.targets:
+            receiver = ids.of_target(hop.targets[0])
+            lines.append(f"    {agent}->>{receiver}: T{hop.number}")
     return "\n".join(lines) + "\n"
 
 
@@ -229,7 +240,7 @@ def render_dot(result: ChainResult) -> str:
     user_edges: set[str] = set()
     for hop in result.hops:
         agent = ids.agents[hop.agent]
-        if hop.request.get("subject_token") == "user token" and agent not in user_edges:
+        if hop.request.get("subject") == "user token" and agent not in user_edges:
             user_edges.add(agent)
             label = f"user token\n{_scope_text(result.user_claims)}"
             lines.append(f"    U -> {agent} [label={_dot_string(label)}];")
@@ -270,7 +281,7 @@ def result_document(result: ChainResult) -> dict[str, Any]:
             "status": hop.status,
             "error_description": hop.error_description,
             "cause": cause_of(hop.error_description),
-            "token": None,
+            "issued": None,
             "violations": [
                 {
                     "invariant": v.invariant,
@@ -283,7 +294,7 @@ def result_document(result: ChainResult) -> dict[str, Any]:
         if hop.skipped_reason is not None:
             entry["skipped_reason"] = hop.skipped_reason
         if hop.succeeded:
-            entry["token"] = {
+            entry["issued"] = {
                 "fingerprint": hop.issued_fingerprint,
                 "header": hop.issued_header,
                 "claims": hop.issued_claims,

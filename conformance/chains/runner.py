@@ -416,9 +416,10 @@ class ChainRunner:
         form += [("resource", r) for r in hop.resource]
         if hop.scope is not None:
             form.append(("scope", " ".join(hop.scope)))
+        # what was sent, for display: never the tokens themselves
         shown: dict[str, Any] = {
-            "subject_token": source,
-            "actor_token": f"{hop.agent}'s own token" if actor is not None else None,
+            "subject": source,
+            "actor": f"{hop.agent}'s own token" if actor is not None else None,
             "audience": hop.audiences(self.client_ids),
             "resource": list(hop.resource),
             "scope": " ".join(hop.scope) if hop.scope is not None else None,

@@ -88,7 +88,13 @@ T = TypeVar("T")
 
 #: The scope vocabulary of generated chains (the mock Okta's ``default`` API has the
 #: first three; the others are there so requests can ask for what nobody holds).
-SCOPES: Final[tuple[str, ...]] = ("crm.read", "finance.read", "docs.write", "mail.send", "crm.write")
+SCOPES: Final[tuple[str, ...]] = (
+    "crm.read",
+    "finance.read",
+    "docs.write",
+    "mail.send",
+    "crm.write",
+)
 #: Agent names of generated chains: roles first, then numbered agents.
 AGENT_POOL: Final[tuple[str, ...]] = (
     "orchestrator",

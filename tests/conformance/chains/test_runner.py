@@ -107,7 +107,7 @@ def test_laundering_without_the_actor_token(
     result = run(load_chain(EXAMPLES / "laundering.yaml"), sts, okta, http)
     laundered = [r for r in sts.requests if r.get("grant_type", "").endswith("token-exchange")][1]
     assert "actor_token" not in laundered
-    assert result.hops[1].request["actor_token"] is None
+    assert result.hops[1].request["actor"] is None
 
 
 def test_an_unexpected_outcome_fails_the_chain_and_skips_what_follows(
