@@ -392,6 +392,18 @@ class ProviderCodeGrant(AuthorizationCodeGrant):
         )
 
 
+class ProviderRefreshGrant(RefreshTokenGrant):
+    """RFC 6749 §6 with rotation; a ``resource`` sent with the refresh (RFC 8707 §2.2, as
+    the vault does) must be a resource of this server. The new token keeps the grant's
+    audience, which follows from its scopes."""
+
+    def exchange(
+        self, engine: Engine, server: AuthServer, client: Client, params: Params
+    ) -> dict[str, Any]:
+        _target(server, params.pairs)
+        return super().exchange(engine, server, client, params)
+
+
 class ProviderTokenExchangeGrant:
     """RFC 8693 §2.1-2.2: a subject token of this provider or of a trusted issuer in, an
     access token for this provider's resource out (``issued_token_type``, no refresh).
@@ -602,6 +614,7 @@ class ProviderProfile(VendorProfile):
     def grants(self) -> Mapping[str, Grant]:
         return {
             "authorization_code": ProviderCodeGrant(),
+            "refresh_token": ProviderRefreshGrant(),
             TOKEN_EXCHANGE: ProviderTokenExchangeGrant(),
         }
 
@@ -1029,7 +1042,7 @@ _INCORRECT_CLIENT = (
 )
 
 
-class GithubRefreshGrant(RefreshTokenGrant):
+class GithubRefreshGrant(ProviderRefreshGrant):
     """GitHub: once a refresh token is used, it and the old user access token stop
     working ("Refreshing user access tokens")."""
 

@@ -70,6 +70,27 @@ async def test_refresh_may_only_narrow_scope(crm_provider: MockProvider, pf: Any
             {
                 "grant_type": "refresh_token",
                 "refresh_token": first["refresh_token"],
+                "resource": "https://elsewhere.example/api",
+            },
+        )
+        assert r.json()["error"] == "invalid_target"
+        r = await pf.token(
+            client,
+            crm_provider,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": first["refresh_token"],
+                "resource": crm_provider.audience,
+            },
+        )
+        assert r.status_code == 200  # the refused attempt did not spend the token
+        first = r.json()
+        r = await pf.token(
+            client,
+            crm_provider,
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": first["refresh_token"],
                 "scope": "notes.read notes.write",
             },
         )
