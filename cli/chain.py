@@ -137,7 +137,8 @@ class _Embedded:
                     name, creds.client_id, creds.client_secret or "", creds.auth_method
                 ),
             )
-        idp_urls = {name: self.reference.okta_url for name in _idp_names(chain)}
+        # the embedded reference serves one IdP, the Okta emulator, under the name okta
+        idp_urls = {"okta": self.reference.okta_url}
         return ChainRunner(
             chain,
             client=self.client,
@@ -147,19 +148,20 @@ class _Embedded:
         ).run()
 
 
-def _idp_names(chain: Chain) -> set[str]:
-    token = chain.user.token
-    name = getattr(token, "idp", None)
-    return {*chain.idps, *([name] if isinstance(name, str) else [])}
-
-
 @contextlib.contextmanager
 def _embedded() -> Iterator[_Embedded]:
+    stack = contextlib.ExitStack()
     try:
-        with embedded_reference() as reference, reference.client() as client:
+        reference = stack.enter_context(embedded_reference())
+        client = stack.enter_context(reference.client())
+    except (OSError, ValueError) as error:
+        stack.close()
+        raise _fail(f"the embedded reference did not start: {error}", EXIT_RUN) from None
+    with stack:
+        try:
             yield _Embedded(reference, client)
-    except ProvisioningError as error:
-        raise _fail(f"the embedded reference refused the set-up: {error}", EXIT_RUN) from None
+        except ProvisioningError as error:
+            raise _fail(f"the embedded reference refused the set-up: {error}", EXIT_RUN) from None
 
 
 # -- output ---------------------------------------------------------------------------
@@ -177,10 +179,10 @@ def _emit(results: list[ChainResult], fmt: str) -> None:
             if index and fmt == "text":
                 typer.echo("")
             typer.echo(render(result, fmt), nl=False)
-    broken = [(r.chain.name, v) for r in results for v in r.violations]
-    for name, violation in broken:
-        text = results[0].redactor.text(violation.describe())
-        typer.echo(f"proctor chain: {name}: broken: {text}", err=True)
+    broken = [(r, v) for r in results for v in r.violations]
+    for result, violation in broken:
+        text = result.redactor.text(violation.describe())
+        typer.echo(f"proctor chain: {result.chain.name}: broken: {text}", err=True)
     if broken:
         raise typer.Exit(EXIT_BROKEN)
 
@@ -304,6 +306,8 @@ def random_command(
     try:
         with _embedded() as lab:
             results = [lab.run(chain) for chain in chains]
+    except ChainFileError as error:
+        raise _fail(str(error), EXIT_USAGE) from None
     except ChainRunError as error:
         raise _fail(str(error), EXIT_RUN) from None
     _emit(results, fmt)

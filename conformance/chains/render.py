@@ -156,7 +156,10 @@ class _Participants:
                 self.agent(hop.hop.to)
         for hop in result.hops:
             for target in hop.targets:
-                if result.agent_of(target) is None:
+                agent = result.agent_of(target)
+                if agent is not None:
+                    self.agent(agent)
+                else:
                     self.targets.setdefault(target, f"R{len(self.targets) + 1}")
 
     def agent(self, name: str) -> str:
