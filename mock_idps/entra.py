@@ -1799,7 +1799,8 @@ class EntraProfile(VendorProfile):
             raise InvalidClient(
                 "Unknown client.", reason="client_unknown", params={"tenant": site.segment}
             )
-        if client.public:
+        registered = site.directory.client_settings(client.client_id).certificates
+        if client.public and not registered:
             raise InvalidClient("Public client.", reason="public_client_secret")
         if claims.get("iss") != claims.get("sub"):
             raise InvalidClient("iss is not sub.", reason="client_assertion_issuer")
@@ -1830,7 +1831,12 @@ class EntraProfile(VendorProfile):
             or (isinstance(nbf, int | float) and nbf - _CLOCK_SKEW > now)
         ):
             raise InvalidClient("Out of time.", reason="client_assertion_expired")
-        return client.model_copy(update={"vendor": {**client.vendor, _CLIENT_AUTH: "2"}})
+        # A certificate makes the app confidential: the engine knows confidential clients
+        # by their secret, so the authenticated copy carries an unusable one.
+        update: dict[str, Any] = {"vendor": {**client.vendor, _CLIENT_AUTH: "2"}}
+        if client.client_secret is None:
+            update["client_secret"] = secrets.token_urlsafe(32)
+        return client.model_copy(update=update)
 
     @staticmethod
     def _certificate(site: Site, client: Client, header: Mapping[str, Any]) -> x509.Certificate:
@@ -1856,6 +1862,10 @@ class EntraProfile(VendorProfile):
                 "The grant type is not supported.",
                 reason="grant_type_unsupported",
                 params={"grant_type": grant_type},
+            )
+        if client.public and grant_type in ("client_credentials", JWT_BEARER):
+            raise InvalidClient(
+                "A confidential client is required.", reason="client_credentials_public"
             )
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(
