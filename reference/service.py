@@ -44,6 +44,7 @@ import httpx
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from proctor.reference.agentcore.routes import agentcore_routes
 from proctor.reference.audit import AuditLog
 from proctor.reference.authorizer_config import check_url
 from proctor.reference.authorizers import AuthorizerRegistry
@@ -300,6 +301,7 @@ class Service:
         self.extra_routes: list[BaseRoute] = []
         self.sts = SecurityTokenService.attach(self)
         self.extra_routes += self.sts.routes()
+        self.extra_routes += agentcore_routes(self)  # the AgentCore-compatible API
 
     @classmethod
     def create(

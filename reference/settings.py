@@ -43,6 +43,16 @@ class Settings:
     #: only, wherever the spec requires ``https``. Off unless the operator turns it on
     #: (``proctor serve --dev`` or ``PROCTOR_ALLOW_LOOPBACK_HTTP=true``).
     allow_loopback_http: bool = False
+    #: AgentCore-compatible API (docs/agentcore.md): SigV4 credentials, comma-separated
+    #: ``ACCESS_KEY_ID:SECRET:PRINCIPAL`` entries; the principal is ``admin`` (every
+    #: operation) or a workload name (its own data-plane operations).
+    agentcore_credentials: str | None = field(default=None, repr=False)
+    #: AgentCore development mode: any signature (or none) is accepted as ``admin``, and a
+    #: return URL a workload presents is registered on it. Never on a network.
+    agentcore_dev_mode: bool = False
+    #: Region and 12-digit account id in the ARNs the AgentCore API returns.
+    agentcore_region: str = "us-east-1"
+    agentcore_account_id: str = "123456789012"
     log_level: str = "INFO"
 
     def __post_init__(self) -> None:
