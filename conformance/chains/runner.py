@@ -364,18 +364,12 @@ class ChainRunner:
         records: list[HopRecord] = []
         previous: HopRecord | None = None
         for number, hop in enumerate(self.chain.hops, 1):
-            subject: str | None
             if hop.subject == "user" or previous is None:
-                subject = user_token
-                source = "user token"
-            else:
-                subject = previous.issued_token
-                source = f"T{previous.number}"
-            if subject is None:
-                assert previous is not None  # a "previous" subject always has a previous hop
+                record = self._hop(number, hop, user_token, "user token")
+            elif previous.issued_token is None:
                 record = self._skipped(number, hop, f"hop {previous.number} issued no token")
             else:
-                record = self._hop(number, hop, subject, source)
+                record = self._hop(number, hop, previous.issued_token, f"T{previous.number}")
             records.append(record)
             previous = record
         return ChainResult(

@@ -5,6 +5,7 @@ endpoint that breaks an invariant is caught by name."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -241,3 +242,39 @@ def test_a_literal_user_token_and_a_client_that_cannot_authenticate(
     runner = ChainRunner(chain, client=http, issuer=ISSUER, credentials=wrong)
     with pytest.raises(ChainRunError, match="'orchestrator' could not obtain its own token"):
         runner.run()
+
+
+def test_user_tokens_from_an_idp_token_endpoint_and_from_a_command(
+    sts: InProcessSts, okta: MockIdp, http: httpx.Client
+) -> None:
+    data = chain_data()
+    data["user"] = {
+        "token": {
+            "source": "mock_idp_token",
+            "client_id": "0oaproctoragent0app7",
+            "client_secret": "proctor-demo-agent-secret",
+            "scope": "crm.read",
+        }
+    }
+    chain = parse_chain(data)
+    credentials = sts.provision(chain, okta.issuer())
+    runner = ChainRunner(
+        chain, client=http, issuer=ISSUER, credentials=credentials, idp_urls={"okta": okta.base_url}
+    )
+    app_token = decode_jwt(runner.user_token())
+    assert app_token is not None
+    assert app_token[1]["sub"] == "0oaproctoragent0app7"
+    assert app_token[1]["iss"] == okta.issuer()
+
+    printed = okta.mint(scopes=["crm.read"])
+    data["user"] = {
+        "token": {"source": "command", "command": [sys.executable, "-c", f"print({printed!r})"]}
+    }
+    chain = parse_chain(data)
+    runner = ChainRunner(chain, client=http, issuer=ISSUER, credentials=credentials)
+    assert runner.user_token() == printed
+    failing = {"source": "command", "command": [sys.executable, "-c", "raise SystemExit(3)"]}
+    data["user"] = {"token": failing}
+    runner = ChainRunner(parse_chain(data), client=http, issuer=ISSUER, credentials=credentials)
+    with pytest.raises(ChainRunError, match="exited 3 and printed nothing"):
+        runner.user_token()
