@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from proctor.cli import audit, idp, serve, spec
+from proctor.cli import audit, chain, idp, serve, spec
 
 app = typer.Typer(
     name="proctor",
@@ -26,6 +26,7 @@ app.add_typer(spec.app, name="spec")
 app.add_typer(idp.app, name="idp")
 app.command("serve")(serve.serve)
 app.add_typer(audit.app, name="audit")
+app.add_typer(chain.app, name="chain")
 
 
 def _version(value: bool) -> None:
