@@ -725,7 +725,7 @@ ENTRA_ERRORS: Mapping[str, AadError] = {
     ),
     "client_unknown": AadError(
         700016,
-        "Application was not found in the directory '{tenant}'. " + _TENANT_HINT,
+        "Application with the identifier sent was not found in the directory. " + _TENANT_HINT,
         "unauthorized_client",
         400,
     ),
@@ -1020,9 +1020,6 @@ APPROXIMATE = frozenset(
         "transaction_invalid",
         "gone",
         "not_found",
-        "login_required",
-        "consent_required",
-        "user_not_assigned",
     }
 )
 """Reasons whose code or wording is the emulator's best approximation (not confirmed in
@@ -1036,7 +1033,7 @@ _MISSING = AadError(
 
 class _Params(dict[str, str]):
     def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
+        return ""  # a value the raise site did not give is left out, never shown raw
 
 
 def aad_error(error: OAuthError) -> tuple[AadError, str]:
@@ -1286,7 +1283,7 @@ class EntraProfile(VendorProfile):
     """Microsoft Entra ID: tenants, v1.0/v2.0 endpoints, Graph, OBO, AADSTS errors."""
 
     name = "entra"
-    title = "Microsoft"
+    title = "Microsoft Entra ID"
     default_host = LOGIN_HOST
     default_port = 8720
     session_cookie = "ESTSAUTH"
@@ -1796,9 +1793,7 @@ class EntraProfile(VendorProfile):
         client = engine.client(client_id) if isinstance(client_id, str) else None
         site = _site(server)
         if client is None:
-            raise InvalidClient(
-                "Unknown client.", reason="client_unknown", params={"tenant": site.segment}
-            )
+            raise InvalidClient("Unknown client.", reason="client_unknown")
         registered = site.directory.client_settings(client.client_id).certificates
         if client.public and not registered:
             raise InvalidClient("Public client.", reason="public_client_secret")

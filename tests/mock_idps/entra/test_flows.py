@@ -142,3 +142,18 @@ async def test_v1_device_code_says_verification_url(entra: httpx.AsyncClient, aa
     assert r.status_code == 200, r.text
     assert "verification_url" in r.json()
     assert "verification_uri" not in r.json()
+
+
+async def test_logout_redirects_to_a_registered_uri(entra: httpx.AsyncClient, aad: Any) -> None:
+    body = await aad.tokens(entra)
+    r = await entra.get(
+        f"/{aad.TENANT}/oauth2/v2.0/logout",
+        params={
+            "id_token_hint": body["id_token"],
+            "post_logout_redirect_uri": "http://127.0.0.1:8700/",
+            "state": "bye",
+        },
+    )
+    assert r.status_code == 302
+    assert r.headers["location"] == "http://127.0.0.1:8700/?state=bye"
+    assert "ESTSAUTH=;" in r.headers["set-cookie"]
