@@ -59,6 +59,7 @@ from proctor.reference.http.auth import AdminGuard
 from proctor.reference.http.control import ControlPlane
 from proctor.reference.http.data import DataPlane
 from proctor.reference.http.problems import problem_response
+from proctor.reference.http.vault import build_vault
 from proctor.reference.metrics import Metrics
 from proctor.reference.settings import Settings
 from proctor.reference.storage import Database, open_database
@@ -302,6 +303,26 @@ class Service:
         self.sts = SecurityTokenService.attach(self)
         self.extra_routes += self.sts.routes()
         self.extra_routes += agentcore_routes(self)  # the AgentCore-compatible API
+        # The token vault (spec 05/06): providers, resource tokens, sessions, consent.
+        self.vault_components = build_vault(
+            database=database,
+            clock=clock,
+            envelope=self.envelope,
+            audit=self.audit,
+            recorder=self.recorder,
+            admin=self.admin,
+            authenticator=self.workload_auth,
+            tokens=self.workload_tokens,
+            authorizers=self.authorizers,
+            directory=self.directory,
+            metrics=metrics,
+            http=http,
+            issuer=self.issuer,
+            allow_loopback_http=settings.allow_loopback_http,
+            session_ttl=settings.session_ttl,
+            signing_key=self.sts.keys.signing_key,
+        )
+        self.extra_routes += self.vault_components.routes.routes()
 
     @classmethod
     def create(
