@@ -1038,13 +1038,12 @@ class _Params(dict[str, str]):
 
 def aad_error(error: OAuthError) -> tuple[AadError, str]:
     """The AADSTS entry for ``error`` and its message with the error's values filled in."""
-    entry = ENTRA_ERRORS.get(error.reason)
+    entry = ENTRA_ERRORS["server_fault"] if error.status_code >= 500 else None
+    entry = entry or ENTRA_ERRORS.get(error.reason)
     values = _Params(error.params)
     if entry is None and error.reason.startswith("missing_"):
         entry = _MISSING
         values.setdefault("name", error.reason.removeprefix("missing_"))
-    if entry is None and error.status_code >= 500:
-        entry = ENTRA_ERRORS["server_fault"]
     if entry is None:
         entry = _GENERIC
     return entry, entry.message.format_map(values)
@@ -1068,7 +1067,7 @@ def _resource_items(scopes: Iterable[str]) -> list[str]:
 
 
 # -- grants ---------------------------------------------------------------------------------
-def _check_user(engine: Engine, server: AuthServer, client: Client, user: User) -> None:
+def _check_user(server: AuthServer, client: Client, user: User) -> None:
     """Whether ``user`` may get tokens at this (pseudo-)tenant for ``client`` (Entra refuses
     at sign-in; the emulator when the code or device code is redeemed)."""
     site = _site(server)
@@ -1112,7 +1111,7 @@ class EntraAuthorizationCodeGrant(AuthorizationCodeGrant):
         code: AuthorizationCode,
         params: Params,
     ) -> dict[str, Any]:
-        _check_user(engine, server, client, user)
+        _check_user(server, client, user)
         return super().issue(engine, server, client, user, code, params)
 
 
@@ -1136,7 +1135,7 @@ class EntraDeviceCodeGrant(DeviceCodeGrant):
         user = engine.user(username) if username else None
         if grant is not None and user is not None:
             try:
-                _check_user(engine, server, client, user)
+                _check_user(server, client, user)
             except OAuthError:
                 grant.status = "consumed"
                 raise

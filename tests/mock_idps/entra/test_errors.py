@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from proctor.mock_idps.entra import APPROXIMATE, ENTRA_ERRORS
-from proctor.mock_idps.errors import ServerError
 from proctor.mock_idps.pytest_plugin import MockIdp
 
 pytestmark = pytest.mark.anyio
@@ -111,12 +110,13 @@ def test_error_table_is_consistent() -> None:
         assert entry.message, reason
 
 
-def test_injected_faults_are_aadsts(entra_idp: MockIdp) -> None:
-    response = entra_idp.engine.profile.error_response(
-        ServerError("down", reason="fault"), None, None
-    )
-    assert response.status == 500
-    assert b"AADSTS" in response.body
+async def test_injected_faults_are_aadsts(entra_idp: MockIdp, aad: Any) -> None:
+    entra_idp.fault("token", status=503, count=1)
+    async with entra_idp.async_client() as client:
+        r = await aad.client_credentials(client)
+        assert r.status_code == 503
+        assert r.json()["error_description"].startswith("AADSTS50000: ")
+        assert (await aad.client_credentials(client)).status_code == 200
 
 
 PARAMS = [
