@@ -35,27 +35,33 @@ whose customer managed key was not deleted, ``ValidationException``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from starlette.concurrency import run_in_threadpool
 
+from proctor.reference.agentcore import credential_providers as cp_providers
 from proctor.reference.agentcore.arns import ArnFactory, ResourceRef
 from proctor.reference.agentcore.validation import field_error
 from proctor.reference.agentcore.wire import (
+    InternalServerException,
     ResourceNotFoundException,
     ValidationException,
 )
+from proctor.reference.audit import AuditLog
+from proctor.reference.audit_trail import Trail
 from proctor.reference.authorizers import parse_model
 from proctor.reference.directory import Directory, WorkloadSpec, is_name
 from proctor.reference.http.audited import Event, Recorder
-from proctor.reference.storage.database import Transaction
+from proctor.reference.storage.database import Database, Transaction
+from proctor.reference.storage.providers import KEEP, ProviderKind, ProviderRecord
 from proctor.reference.storage.workloads import WorkloadRecord, WorkloadRepository
 
 __all__ = [
     "AGENTCORE_KEY",
     "DEFAULT_PAGE",
     "Call",
+    "CredentialProviders",
     "WorkloadIdentities",
     "check_proctor_name",
     "check_tags",
@@ -127,7 +133,9 @@ class WorkloadIdentities:
         recorder: Recorder,
         arns: ArnFactory,
         started_at: int,
+        database: Database,
     ) -> None:
+        self._database = database
         self._directory = directory
         self._workloads = workloads
         self._recorder = recorder
@@ -220,6 +228,16 @@ class WorkloadIdentities:
             ],
             "nextToken": page.next_token,
         }
+
+    def register_return_url(self, record: WorkloadRecord, url: str) -> WorkloadRecord:
+        """Development mode: adds ``url`` to the workload's return URLs (the native rules
+        apply; the AgentCore data is kept)."""
+        urls = [*record.config.get("allowed_return_urls", []), url]
+        with self._database.transaction() as tx:
+            updated = self._directory.replace(
+                record.name, _spec_of(record, allowed_return_urls=urls), tx=tx
+            )
+            return self._with_agentcore(updated, agentcore_data(record.config), tx)
 
     # -- the token vault's key configuration -----------------------------------------------
 
@@ -326,3 +344,253 @@ def _spec_of(record: WorkloadRecord, **changes: Any) -> WorkloadSpec:
     }
     values.update(changes)
     return parse_model(WorkloadSpec, values)
+
+
+# -- credential providers ------------------------------------------------------------------
+
+
+class CredentialProviders:
+    """OAuth 2.0 and API-key credential providers over the vault's registry (see
+    :mod:`.credential_providers` for the mapping). ``components()`` is the service's
+    :class:`~proctor.reference.http.vault.VaultComponents`."""
+
+    def __init__(
+        self,
+        *,
+        components: Callable[[], Any],
+        recorder: Recorder,
+        audit: AuditLog,
+        arns: ArnFactory,
+        callback_url: str,
+    ) -> None:
+        self._components = components
+        self._recorder = recorder
+        self._audit = audit
+        self._arns = arns
+        self._callback_url = callback_url
+
+    @property
+    def _vault(self) -> Any:
+        components = self._components()
+        if components is None:
+            raise InternalServerException("the credential vault is not wired into the service")
+        return components
+
+    def _trail(self, event: Event) -> Trail:
+        def mark() -> None:
+            event.recorded = True
+
+        return Trail(self._audit, event.request_id, main=event.fields, mark=mark)
+
+    def _with_agentcore(
+        self, kind: ProviderKind, record: ProviderRecord, data: Mapping[str, Any], tx: Transaction
+    ) -> ProviderRecord:
+        registry = self._vault.providers
+        config = {k: v for k, v in record.config.items() if k != AGENTCORE_KEY}
+        config[AGENTCORE_KEY] = dict(data)
+        return registry.repository.replace(kind, record.name, config, KEEP, tx=tx)  # type: ignore[no-any-return]
+
+    # -- OAuth 2.0 ---------------------------------------------------------------------------
+
+    def _oauth2_view(self, record: ProviderRecord) -> dict[str, Any]:
+        return cp_providers.oauth2_view(record, self._arns, self._callback_url)
+
+    async def create_oauth2(self, call: Call) -> dict[str, Any]:
+        body = call.body
+        name = str(body["name"])
+        check_proctor_name(name)
+        call.event.provider = name
+        tags = dict(body.get("tags") or {})
+        check_tags(tags)
+        scopes = cp_providers.special_tags(tags, cp_providers.SCOPES_TAG) or []
+        call.event.scopes = scopes
+        vendor = str(body["credentialProviderVendor"])
+        native, member = cp_providers.native_oauth2_body(
+            name, vendor, body["oauth2ProviderConfigInput"], scopes
+        )
+        registry = self._vault.providers
+        spec = registry.parse_oauth2(native)
+        extras = {"vendor": vendor, "member": member, "tags": tags}
+
+        def work(tx: Transaction) -> ProviderRecord:
+            record = registry.create_oauth2(spec, tx=tx)
+            return self._with_agentcore("oauth2", record, extras, tx)
+
+        record = await run_in_threadpool(self._recorder.commit, call.event, work)
+        view = self._oauth2_view(record)
+        for key in ("credentialProviderVendor", "createdTime", "lastUpdatedTime"):
+            view.pop(key)
+        return view
+
+    async def get_oauth2(self, call: Call) -> dict[str, Any]:
+        name = str(call.body["name"])
+        call.event.provider = name
+        record = await run_in_threadpool(self._vault.providers.get_oauth2, name)
+        return self._oauth2_view(record)
+
+    async def update_oauth2(self, call: Call) -> dict[str, Any]:
+        body = call.body
+        name = str(body["name"])
+        call.event.provider = name
+        registry = self._vault.providers
+        current = await run_in_threadpool(registry.get_oauth2, name)
+        extras = dict(current.config.get(AGENTCORE_KEY) or {})
+        tags = dict(extras.get("tags") or {})
+        scopes = cp_providers.special_tags(tags, cp_providers.SCOPES_TAG)
+        if scopes is None:
+            scopes = list(current.config.get("scopes", []))
+        vendor = str(body["credentialProviderVendor"])
+        native, member = cp_providers.native_oauth2_body(
+            name, vendor, body["oauth2ProviderConfigInput"], scopes
+        )
+        spec = registry.parse_oauth2_replace(native)
+        extras.update({"vendor": vendor, "member": member})
+
+        def work(tx: Transaction) -> ProviderRecord:
+            record = registry.replace_oauth2(name, spec, tx=tx)
+            return self._with_agentcore("oauth2", record, extras, tx)
+
+        record = await run_in_threadpool(self._recorder.commit, call.event, work)
+        return self._oauth2_view(record)
+
+    async def delete_oauth2(self, call: Call) -> None:
+        name = str(call.body["name"])
+        call.event.provider = name
+        vault = self._vault.vault
+        await run_in_threadpool(vault.delete_oauth2_provider, name, self._trail(call.event))
+
+    async def list_oauth2(self, call: Call) -> dict[str, Any]:
+        token = call.body.get("nextToken")
+        registry = self._vault.providers
+        page = await run_in_threadpool(
+            lambda: registry.list_oauth2(
+                limit=page_size(call.body), next_token=None if token is None else str(token)
+            )
+        )
+        return {
+            "credentialProviders": [cp_providers.oauth2_summary(r, self._arns) for r in page.items],
+            "nextToken": page.next_token,
+        }
+
+    # -- API keys ------------------------------------------------------------------------
+
+    async def create_api_key(self, call: Call) -> dict[str, Any]:
+        body = call.body
+        name = str(body["name"])
+        check_proctor_name(name)
+        call.event.provider = name
+        tags = dict(body.get("tags") or {})
+        check_tags(tags)
+        allowed = cp_providers.special_tags(tags, cp_providers.ALLOWED_WORKLOADS_TAG) or []
+        registry = self._vault.providers
+        spec = registry.parse_api_key(cp_providers.api_key_body(name, body, allowed, update=False))
+
+        def work(tx: Transaction) -> ProviderRecord:
+            record = registry.create_api_key(spec, tx=tx)
+            return self._with_agentcore("api_key", record, {"tags": tags}, tx)
+
+        record = await run_in_threadpool(self._recorder.commit, call.event, work)
+        return cp_providers.api_key_view(record, self._arns, times=False)
+
+    async def get_api_key(self, call: Call) -> dict[str, Any]:
+        name = str(call.body["name"])
+        call.event.provider = name
+        record = await run_in_threadpool(self._vault.providers.get_api_key, name)
+        return cp_providers.api_key_view(record, self._arns)
+
+    async def update_api_key(self, call: Call) -> dict[str, Any]:
+        body = call.body
+        name = str(body["name"])
+        call.event.provider = name
+        registry = self._vault.providers
+        current = await run_in_threadpool(registry.get_api_key, name)
+        extras = dict(current.config.get(AGENTCORE_KEY) or {})
+        allowed = list(current.config.get("allowed_workloads", []))
+        spec = registry.parse_api_key(
+            cp_providers.api_key_body(name, body, allowed, update=True), replace=True
+        )
+
+        def work(tx: Transaction) -> ProviderRecord:
+            record = registry.replace_api_key(name, spec, tx=tx)
+            return self._with_agentcore("api_key", record, extras, tx)
+
+        record = await run_in_threadpool(self._recorder.commit, call.event, work)
+        return cp_providers.api_key_view(record, self._arns)
+
+    async def delete_api_key(self, call: Call) -> None:
+        name = str(call.body["name"])
+        call.event.provider = name
+        registry = self._vault.providers
+        await run_in_threadpool(
+            self._recorder.commit, call.event, lambda tx: registry.delete_api_key(name, tx=tx)
+        )
+
+    async def list_api_key(self, call: Call) -> dict[str, Any]:
+        token = call.body.get("nextToken")
+        registry = self._vault.providers
+        page = await run_in_threadpool(
+            lambda: registry.list_api_key(
+                limit=page_size(call.body), next_token=None if token is None else str(token)
+            )
+        )
+        return {
+            "credentialProviders": [
+                {
+                    "name": r.name,
+                    "credentialProviderArn": self._arns.api_key_provider(r.name),
+                    "createdTime": r.created_at,
+                    "lastUpdatedTime": r.updated_at,
+                }
+                for r in page.items
+            ],
+            "nextToken": page.next_token,
+        }
+
+    # -- tags ----------------------------------------------------------------------------
+
+    async def tags(self, ref: ResourceRef) -> dict[str, str]:
+        kind: ProviderKind = "oauth2" if ref.kind == "oauth2credentialprovider" else "api_key"
+        registry = self._vault.providers
+        record = await run_in_threadpool(registry.repository.get, kind, ref.name)
+        if record is None:
+            raise ResourceNotFoundException("No resource has that ARN.")
+        return stored_tags(record.config)
+
+    async def change_tags(
+        self, ref: ResourceRef, event: Event, add: Mapping[str, str], remove: list[str]
+    ) -> None:
+        """Tags, and the effect of the two ``proctor:`` tags on the native configuration."""
+        kind: ProviderKind = "oauth2" if ref.kind == "oauth2credentialprovider" else "api_key"
+        event.provider = ref.name
+        registry = self._vault.providers
+
+        def work(tx: Transaction) -> None:
+            record = registry.repository.get(kind, ref.name, tx=tx)
+            if record is None:
+                raise ResourceNotFoundException("No resource has that ARN.")
+            data = agentcore_data(record.config)
+            tags = merge_tags(stored_tags(record.config), add, remove)
+            data["tags"] = tags
+            config = {k: v for k, v in record.config.items() if k != AGENTCORE_KEY}
+            if kind == "oauth2":
+                scopes = cp_providers.special_tags(tags, cp_providers.SCOPES_TAG)
+                if scopes is not None or cp_providers.SCOPES_TAG in remove:
+                    config["scopes"] = list(dict.fromkeys(scopes or []))
+            else:
+                allowed = cp_providers.special_tags(tags, cp_providers.ALLOWED_WORKLOADS_TAG)
+                if allowed is not None or cp_providers.ALLOWED_WORKLOADS_TAG in remove:
+                    config["allowed_workloads"] = list(dict.fromkeys(allowed or []))
+                    for workload in config["allowed_workloads"]:
+                        if not is_name(workload) or self._directory_find(workload, tx) is None:
+                            raise field_error(
+                                "tags",
+                                f"name existing workloads in {cp_providers.ALLOWED_WORKLOADS_TAG}",
+                            )
+            config[AGENTCORE_KEY] = data
+            registry.repository.replace(kind, ref.name, config, KEEP, tx=tx)
+            registry.forget_metadata(ref.name)
+
+        await run_in_threadpool(self._recorder.commit, event, work)
+
+    def _directory_find(self, name: str, tx: Transaction) -> Any:
+        return tx.fetchone("SELECT name FROM workloads WHERE name = ?", (name,))

@@ -30,8 +30,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from proctor.reference.agentcore.arns import ArnFactory, ResourceRef
-from proctor.reference.agentcore.control import Call, WorkloadIdentities, check_tags
-from proctor.reference.agentcore.data import Caller, WorkloadTokenOperations
+from proctor.reference.agentcore.control import (
+    Call,
+    CredentialProviders,
+    WorkloadIdentities,
+    check_tags,
+)
+from proctor.reference.agentcore.data import Caller, VaultOperations, WorkloadTokenOperations
 from proctor.reference.agentcore.model import INPUTS, SHAPES
 from proctor.reference.agentcore.sigv4 import (
     Principal,
@@ -52,6 +57,7 @@ from proctor.reference.errors import PayloadTooLarge, ProctorError
 from proctor.reference.http.audited import Event
 from proctor.reference.http.bodies import MAX_BODY_BYTES
 from proctor.reference.logs import request_id_var
+from proctor.reference.storage.workload_tokens import WorkloadTokenRepository
 from proctor.reference.storage.workloads import WorkloadRepository
 
 if TYPE_CHECKING:
@@ -148,6 +154,26 @@ class AgentCoreApi:
             recorder=service.recorder,
             arns=self.arns,
             started_at=int(service.clock.now()),
+            database=service.database,
+        )
+        self.providers = CredentialProviders(
+            components=self.vault_components,
+            recorder=service.recorder,
+            audit=service.audit,
+            arns=self.arns,
+            callback_url=service.issuer.rstrip("/") + "/oauth2/callback",
+        )
+        self.vault = VaultOperations(
+            components=self.vault_components,
+            directory=service.directory,
+            tokens=service.workload_tokens,
+            token_records=WorkloadTokenRepository(service.database, service.clock),
+            authorizers=service.authorizers,
+            recorder=service.recorder,
+            audit=service.audit,
+            clock=service.clock,
+            dev_mode=self.verifier.dev_mode,
+            register_return_url=self.identities.register_return_url,
         )
         self.tokens = WorkloadTokenOperations(
             directory=service.directory,
@@ -181,6 +207,8 @@ class AgentCoreApi:
     def _operations(self) -> list[Operation]:
         ids = self.identities
         tok = self.tokens
+        prv = self.providers
+        vlt = self.vault
 
         def cp(handler: Callable[[Call], Awaitable[dict[str, Any] | None]]) -> Handler:
             async def run(call: Call, caller: Caller) -> dict[str, Any] | None:
@@ -196,6 +224,11 @@ class AgentCoreApi:
              "workload_access_token.issue", 200, tok.for_jwt),
             ("GetWorkloadAccessTokenForUserId", "GetWorkloadAccessTokenForUserId", "data",
              "workload_access_token.issue", 200, tok.for_user_id),
+            ("GetResourceOauth2Token", "oauth2/token", "data", "resource_token.get", 200,
+             vlt.resource_oauth2_token),
+            ("GetResourceApiKey", "api-key", "data", "api_key.get", 200, vlt.resource_api_key),
+            ("CompleteResourceTokenAuth", "CompleteResourceTokenAuth", "data",
+             "session.complete", 200, vlt.complete_resource_token_auth),
             # control plane: workload identities
             ("CreateWorkloadIdentity", "CreateWorkloadIdentity", "control",
              "workload.create", 201, cp(ids.create)),
@@ -207,6 +240,27 @@ class AgentCoreApi:
              "workload.delete", 204, cp(ids.delete)),
             ("ListWorkloadIdentities", "ListWorkloadIdentities", "control",
              "workload.list", 200, cp(ids.list_identities)),
+            # control plane: credential providers
+            ("CreateOauth2CredentialProvider", "CreateOauth2CredentialProvider", "control",
+             "oauth2_provider.create", 201, cp(prv.create_oauth2)),
+            ("GetOauth2CredentialProvider", "GetOauth2CredentialProvider", "control",
+             "oauth2_provider.get", 200, cp(prv.get_oauth2)),
+            ("UpdateOauth2CredentialProvider", "UpdateOauth2CredentialProvider", "control",
+             "oauth2_provider.replace", 200, cp(prv.update_oauth2)),
+            ("DeleteOauth2CredentialProvider", "DeleteOauth2CredentialProvider", "control",
+             "oauth2_provider.delete", 204, cp(prv.delete_oauth2)),
+            ("ListOauth2CredentialProviders", "ListOauth2CredentialProviders", "control",
+             "oauth2_provider.list", 200, cp(prv.list_oauth2)),
+            ("CreateApiKeyCredentialProvider", "CreateApiKeyCredentialProvider", "control",
+             "api_key_provider.create", 201, cp(prv.create_api_key)),
+            ("GetApiKeyCredentialProvider", "GetApiKeyCredentialProvider", "control",
+             "api_key_provider.get", 200, cp(prv.get_api_key)),
+            ("UpdateApiKeyCredentialProvider", "UpdateApiKeyCredentialProvider", "control",
+             "api_key_provider.replace", 200, cp(prv.update_api_key)),
+            ("DeleteApiKeyCredentialProvider", "DeleteApiKeyCredentialProvider", "control",
+             "api_key_provider.delete", 204, cp(prv.delete_api_key)),
+            ("ListApiKeyCredentialProviders", "ListApiKeyCredentialProviders", "control",
+             "api_key_provider.list", 200, cp(prv.list_api_key)),
             # control plane: the token vault
             ("GetTokenVault", "get-token-vault", "control", "vault.rekey", 200,
              cp(ids.get_token_vault)),
@@ -327,7 +381,8 @@ class AgentCoreApi:
         if ref.kind == "workload-identity":
             call.event.workload = ref.name
             return {"tags": await self.identities.workload_tags(ref)}
-        raise ResourceNotFoundException("No resource has that ARN.")
+        call.event.provider = ref.name
+        return {"tags": await self.providers.tags(ref)}
 
     async def _change_tags(
         self, ref: ResourceRef, call: Call, add: dict[str, str], remove: list[str]
@@ -335,7 +390,7 @@ class AgentCoreApi:
         if ref.kind == "workload-identity":
             await self.identities.change_workload_tags(ref, call.event, add, remove)
             return
-        raise ResourceNotFoundException("No resource has that ARN.")
+        await self.providers.change_tags(ref, call.event, add, remove)
 
 
 def _tag_audit(operation: str, ref: ResourceRef | None) -> str:

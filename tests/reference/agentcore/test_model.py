@@ -9,6 +9,7 @@ import botocore.session
 import pytest
 
 from proctor.reference.agentcore.model import INPUTS, SHAPES
+from proctor.reference.agentcore.routes import AgentCoreApi
 from proctor.reference.agentcore.validation import (
     Boolean,
     Integer,
@@ -17,6 +18,7 @@ from proctor.reference.agentcore.validation import (
     String,
     Structure,
 )
+from proctor.reference.service import Service
 
 SESSION = botocore.session.get_session()
 DATA_PLANE = SESSION.get_service_model("bedrock-agentcore")
@@ -73,3 +75,20 @@ def compare(shape: Any, name: str, seen: set[str]) -> None:
 @pytest.mark.parametrize("operation", sorted(INPUTS))
 def test_input_shapes_match_the_model(operation: str) -> None:
     compare(model_of(operation).input_shape, INPUTS[operation], set())
+
+
+def test_every_identity_operation_is_mounted(service: Service) -> None:
+    api = AgentCoreApi(service)
+    mounted = {(op.name, op.method, op.path, op.status) for op in api.operations}
+    expected = set()
+    for model in (DATA_PLANE, CONTROL_PLANE):
+        for name in model.operation_names:
+            http = model.operation_model(name).http
+            uri = http["requestUri"]
+            if not (uri.startswith("/identities/") or uri.startswith("/tags/")):
+                continue
+            if "Payment" in name or "ConsentPortal" in name:
+                continue  # not identity operations of this issue
+            path = uri.replace("{resourceArn}", "{arn:path}")
+            expected.add((name, http["method"], path, http.get("responseCode", 200)))
+    assert mounted == expected
