@@ -61,6 +61,7 @@ from proctor.reference.consent import (
     discarded_sessions,
     entry_tokens,
 )
+from proctor.reference.encryption import Sealed
 from proctor.reference.errors import (
     ApiError,
     Forbidden,
@@ -80,7 +81,7 @@ from proctor.reference.providers import (
 )
 from proctor.reference.sealing import DecryptionError, Sealer
 from proctor.reference.sessions import Sessions, SessionStart, Started
-from proctor.reference.storage.database import Database, Transaction
+from proctor.reference.storage.database import Database, Row, Transaction
 from proctor.reference.storage.sessions import PENDING
 from proctor.reference.storage.vault import (
     BoundUserToken,
@@ -102,6 +103,8 @@ __all__ = [
     "TokenResult",
     "Vault",
     "WorkloadNotAllowed",
+    "key_ids_in_use",
+    "rotate_key",
 ]
 
 log = logging.getLogger("proctor.vault")
@@ -875,75 +878,13 @@ class Vault:
     # -- key rotation (VLT-ENC-003) --------------------------------------------------------
 
     def rotate_key(self, trail: Trail) -> RekeyReport:
-        """Re-wraps every sealed row under the current KEK, in small transactions while the
-        service keeps serving (a row written meanwhile is already under the current KEK;
-        a row changed between read and write is skipped by a compare-and-swap and
-        re-read). Audited as ``vault.rekey``. Afterwards :attr:`RekeyReport.key_ids` lists
-        the KEKs still referenced: any other KEK can be dropped."""
-        rewrapped: dict[str, int] = {}
-        failed = 0
-        for table, keys, blob_column in _SEALED_TABLES:
-            count, failures = self._rewrap_table(table, keys, blob_column)
-            rewrapped[table] = count
-            failed += failures
-        for hook in self.rekey_hooks:
-            rewrapped[getattr(hook, "__name__", "hook")] = hook(self._sealer)
-        with self._database.transaction() as tx:
-            trail.record(
-                tx,
-                "vault.rekey",
-                decision="allow" if failed == 0 else "deny",
-                reason="ok" if failed == 0 else "decryption_failed",
-            )
-        return RekeyReport(rewrapped, failed, frozenset(self.key_ids_in_use()))
-
-    def _rewrap_table(self, table: str, keys: tuple[str, ...], blob_column: str) -> tuple[int, int]:
-        count = failed = 0
-        order = ", ".join(keys)
-        after: tuple[Any, ...] | None = None
-        while True:
-            where = f"{blob_column} IS NOT NULL"
-            params: list[Any] = []
-            if after is not None:
-                where += f" AND ({order}) > ({', '.join('?' for _ in keys)})"
-                params += list(after)
-            with self._database.transaction(readonly=True) as tx:
-                rows = tx.fetchall(
-                    f"SELECT {order}, {blob_column} AS blob, key_id FROM {table}"  # noqa: S608
-                    f" WHERE {where} ORDER BY {order} LIMIT 200",
-                    params,
-                )
-            if not rows:
-                return count, failed
-            for row in rows:
-                try:
-                    new = self._sealer.rewrap(bytes(row["blob"]))
-                except DecryptionError:
-                    failed += 1
-                    continue
-                if new is None:
-                    continue
-                match = " AND ".join(f"{k} = ?" for k in keys)
-                with self._database.transaction() as tx:
-                    changed = tx.execute_count(
-                        f"UPDATE {table} SET {blob_column} = ?, key_id = ?"  # noqa: S608
-                        f" WHERE {match} AND {blob_column} = ?",
-                        (new[0], new[1], *(row[k] for k in keys), bytes(row["blob"])),
-                    )
-                count += changed
-            after = tuple(rows[-1][k] for k in keys)
+        """VLT-ENC-003: :func:`rotate_key` over this vault's storage and sealer, plus the
+        :attr:`rekey_hooks`."""
+        return rotate_key(self._database, self._sealer, trail, hooks=self.rekey_hooks)
 
     def key_ids_in_use(self) -> set[str]:
         """The KEK ids that sealed rows reference (VLT-ENC-003: keep these available)."""
-        found: set[str] = set()
-        with self._database.transaction(readonly=True) as tx:
-            for table, _, blob_column in _SEALED_TABLES:
-                rows = tx.fetchall(
-                    f"SELECT DISTINCT key_id FROM {table}"  # noqa: S608 - fixed names
-                    f" WHERE {blob_column} IS NOT NULL"
-                )
-                found |= {str(row["key_id"]) for row in rows if row["key_id"] is not None}
-        return found
+        return key_ids_in_use(self._database)
 
     # -- housekeeping ---------------------------------------------------------------------
 
@@ -961,11 +902,120 @@ def _bound_identity(digest: str) -> dict[str, str]:
     return {"kind": "bound_user_token", "token_hash": digest}
 
 
-#: VLT-ENC-003: every table with sealed rows: (table, primary key columns, blob column).
+@dataclass(frozen=True)
+class _SealedColumn:
+    """A table column of sealed values: its primary key, the column of the KEK id (when
+    the table has one), and which rows hold a live value."""
+
+    table: str
+    keys: tuple[str, ...]
+    blob: str
+    key_id: str | None = "key_id"
+    live: str = ""
+
+
+#: VLT-ENC-003: every sealed value in storage, the STS's signing keys included (sealed
+#: with the same envelope; their KEK id is read from the sealed value itself).
 _SEALED_TABLES: Final = (
-    ("credential_providers", ("kind", "name"), "secret"),
-    ("vault_entries", ("workload_client_id", "user_issuer", "user_key", "provider"), "sealed"),
-    ("vault_sessions", ("session_uri",), "sealed"),
-    ("vault_token_cache", ("cache_key",), "sealed"),
-    ("wat_user_tokens", ("token_hash",), "sealed"),
+    _SealedColumn("credential_providers", ("kind", "name"), "secret"),
+    _SealedColumn(
+        "vault_entries", ("workload_client_id", "user_issuer", "user_key", "provider"), "sealed"
+    ),
+    _SealedColumn("vault_sessions", ("session_uri",), "sealed"),
+    _SealedColumn("vault_token_cache", ("cache_key",), "sealed"),
+    _SealedColumn("wat_user_tokens", ("token_hash",), "sealed"),
+    _SealedColumn(
+        "signing_keys", ("kid",), "sealed_private_key", key_id=None, live="deleted_at IS NULL"
+    ),
 )
+
+
+def rotate_key(
+    database: Database,
+    sealer: Sealer,
+    trail: Trail,
+    *,
+    hooks: Sequence[Callable[[Sealer], int]] = (),
+) -> RekeyReport:
+    """VLT-ENC-003: re-wraps every sealed row under the sealer's current KEK, in small
+    transactions while the service keeps serving (a row written meanwhile is already under
+    the current KEK; a row changed between read and write is left to its writer by a
+    compare-and-swap on the blob). Audited as ``vault.rekey``. Afterwards
+    :attr:`RekeyReport.key_ids` lists the KEKs still referenced: any other can be dropped.
+    A row that no known KEK opens is counted in :attr:`RekeyReport.failed` (and the event
+    is a denial with reason ``decryption_failed``)."""
+    rewrapped: dict[str, int] = {}
+    failed = 0
+    for column in _SEALED_TABLES:
+        count, failures = _rewrap_table(database, sealer, column)
+        rewrapped[column.table] = count
+        failed += failures
+    for hook in hooks:
+        rewrapped[getattr(hook, "__name__", "hook")] = hook(sealer)
+    with database.transaction() as tx:
+        trail.record(
+            tx,
+            "vault.rekey",
+            decision="allow" if failed == 0 else "deny",
+            reason="ok" if failed == 0 else "decryption_failed",
+        )
+    return RekeyReport(rewrapped, failed, frozenset(key_ids_in_use(database)))
+
+
+def _rows(database: Database, column: _SealedColumn, after: tuple[Any, ...] | None) -> list[Row]:
+    order = ", ".join(column.keys)
+    where = [f"{column.blob} IS NOT NULL"]
+    if column.live:
+        where.append(column.live)
+    params: list[Any] = []
+    if after is not None:
+        where.append(f"({order}) > ({', '.join('?' for _ in column.keys)})")
+        params += list(after)
+    with database.transaction(readonly=True) as tx:
+        return tx.fetchall(
+            f"SELECT {order}, {column.blob} AS blob FROM {column.table}"  # noqa: S608
+            f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT 200",
+            params,
+        )
+
+
+def _rewrap_table(database: Database, sealer: Sealer, column: _SealedColumn) -> tuple[int, int]:
+    count = failed = 0
+    after: tuple[Any, ...] | None = None
+    while rows := _rows(database, column, after):
+        for row in rows:
+            blob = bytes(row["blob"])
+            try:
+                new = sealer.rewrap(blob)
+            except DecryptionError:
+                failed += 1
+                continue
+            if new is None:
+                continue
+            match = " AND ".join(f"{k} = ?" for k in column.keys)
+            sets = f"{column.blob} = ?" + (f", {column.key_id} = ?" if column.key_id else "")
+            values = (new[0], new[1]) if column.key_id else (new[0],)
+            with database.transaction() as tx:
+                count += tx.execute_count(
+                    f"UPDATE {column.table} SET {sets}"  # noqa: S608 - fixed names
+                    f" WHERE {match} AND {column.blob} = ?",
+                    (*values, *(row[k] for k in column.keys), blob),
+                )
+        after = tuple(rows[-1][k] for k in column.keys)
+    return count, failed
+
+
+def key_ids_in_use(database: Database) -> set[str]:
+    """The KEK ids that sealed values in storage reference (VLT-ENC-003: keep these
+    available; any other KEK can be dropped)."""
+    found: set[str] = set()
+    for column in _SEALED_TABLES:
+        after: tuple[Any, ...] | None = None
+        while rows := _rows(database, column, after):
+            for row in rows:
+                try:
+                    found.add(Sealed.from_bytes(bytes(row["blob"])).key_id)
+                except DecryptionError:
+                    continue
+            after = tuple(rows[-1][k] for k in column.keys)
+    return found

@@ -206,7 +206,7 @@ def vault_of(service: Service) -> VaultComponents:
         session_ttl=service.settings.session_ttl,
     )
     service.extra_routes.extend(components.routes.routes())
-    service.vault_components = components  # type: ignore[attr-defined]
+    service.vault_components = components
     return components
 
 
