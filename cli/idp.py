@@ -1,7 +1,7 @@
 """``proctor idp <vendor>``: run an emulated identity provider on 127.0.0.1.
 
-One sub-command per installed emulator (``okta``, ``entra``, ``cognito`` as their modules
-exist) and per mock third-party provider (``crm``, ``finance``, ``documents``, ``google``,
+One sub-command per IdP emulator (``okta``, ``entra``, ``cognito``) and per mock
+third-party provider (``crm``, ``finance``, ``documents``, ``google``,
 ``github``: an authorization server with its resource API). This module parses options
 and prints; the emulators live in :mod:`proctor.mock_idps`.
 """
@@ -21,10 +21,21 @@ from proctor.mock_idps import providers, tls, vendors
 from proctor.mock_idps import server as mock_server
 from proctor.mock_idps.app import MockIdpApp, create_app
 from proctor.mock_idps.config import IdpConfig, load_config
+from proctor.mock_idps.profile import VendorProfile
 
 app = typer.Typer(
-    help="Run an emulated identity provider (Okta, Entra ID, Cognito) or a mock third-party "
-    "OAuth provider with its resource API (crm, finance, documents, google, github) on 127.0.0.1.",
+    help="Run an emulated identity provider or a mock third-party OAuth provider on "
+    "127.0.0.1, for tests and demos.\n\n"
+    "IdPs: okta (Okta org and custom authorization servers), entra (Microsoft Entra ID "
+    "tenants, v1.0 and v2.0), cognito (an Amazon Cognito user pool). Providers, each with the "
+    "resource API its tokens are for: crm, finance, documents (the Sarah scenario's tools), "
+    "google, github.\n\n"
+    "Each command serves one until interrupted and prints its base URL, issuers, discovery "
+    "URLs and demo credentials; the admin API under /_mock mints tokens, rotates keys, "
+    "injects faults, moves the clock and shows the request log. --vendor-hosts serves the "
+    "vendor's real host names over TLS, for unmodified verifiers. The same emulators are an "
+    "ASGI app (proctor.mock_idps.app.create_app) and pytest fixtures (okta_idp, entra_idp, "
+    "cognito_idp, crm_provider, ...).",
     no_args_is_help=True,
 )
 
@@ -133,6 +144,42 @@ def provider_banner(app_: MockIdpApp, listen: str, *, hosts_line: str | None = N
     return "\n".join(lines)
 
 
+def _hosts_line(hosts: list[str], port: int, ca_cert: Path) -> str:
+    forward = "" if port == 443 else f" and forward 127.0.0.1:443 to port {port}"
+    return (
+        f"Vendor hosts: add '127.0.0.1 {' '.join(hosts)}' to /etc/hosts{forward}; trust the "
+        f"CA {ca_cert} (e.g. SSL_CERT_FILE, REQUESTS_CA_BUNDLE, NODE_EXTRA_CA_CERTS)."
+    )
+
+
+def _default_hosts(profile: VendorProfile) -> str:
+    """The hosts ``--vendor-hosts`` maps with the default configuration (for the help)."""
+    try:
+        hosts = profile.hosts(profile.default_config(), f"https://{profile.default_host}")
+    except ValueError:
+        hosts = [profile.default_host]
+    return ", ".join(hosts)
+
+
+def _help(profile: VendorProfile) -> str:
+    url = f"http://127.0.0.1:{profile.default_port}"
+    if isinstance(profile, providers.ProviderProfile):
+        what = (
+            f"Mock {profile.title} OAuth provider: its authorization server (sign-in and "
+            "consent pages, token endpoint) and the resource API its tokens are for."
+        )
+    else:
+        what = (
+            f"Emulate {profile.title}: discovery, JWKS, sign-in and consent pages and the "
+            "OAuth endpoints, with the vendor's issuers, token claims, lifetimes and errors."
+        )
+    return (
+        f"{what}\n\nServes {url} (or --port) until interrupted and prints the base URL, each "
+        "issuer and discovery URL, and the demo users and clients with their credentials. "
+        f"Test controls (tokens, keys, faults, clock, request log) are under {url}/_mock."
+    )
+
+
 def _command(vendor: str) -> Callable[..., None]:
     profile = vendors.profile(vendor)
 
@@ -141,28 +188,39 @@ def _command(vendor: str) -> Callable[..., None]:
         config: Annotated[
             Path | None,
             typer.Option(
-                help="A YAML configuration (users, clients, apis).", exists=True, dir_okay=False
+                help="A YAML configuration (users, clients, apis, vendor settings) instead of "
+                "the default; see --print-config.",
+                exists=True,
+                dir_okay=False,
             ),
         ] = None,
         vendor_hosts: Annotated[
             bool,
             typer.Option(
                 "--vendor-hosts",
-                help=f"Use https://{profile.default_host} as the issuer base and serve TLS "
-                "with a local CA (map the host to 127.0.0.1 yourself; see the docs).",
+                help=f"Use https://{profile.default_host} (or --host-name) as the issuer base "
+                "and serve TLS with a certificate from a local CA for every host the vendor's "
+                f"URLs use ({_default_hosts(profile)}). Map them to 127.0.0.1 yourself; the "
+                "command prints how.",
             ),
         ] = False,
         host_name: Annotated[
-            str, typer.Option(help="The vendor host for --vendor-hosts.")
+            str, typer.Option(help="The issuer host for --vendor-hosts.")
         ] = profile.default_host,
         tls_dir: Annotated[
-            Path | None, typer.Option(help="Where --vendor-hosts keeps its CA and certificate.")
+            Path | None,
+            typer.Option(
+                help="Where --vendor-hosts keeps its CA and certificate "
+                "(default: ~/.cache/proctor/mock-idps/tls)."
+            ),
         ] = None,
         headless: Annotated[
-            str | None, typer.Option(help="Approve every authorization as this user.")
+            str | None,
+            typer.Option(help="Approve every authorization as this user, without pages."),
         ] = None,
         print_config: Annotated[
-            bool, typer.Option("--print-config", help="Print the configuration and exit.")
+            bool,
+            typer.Option("--print-config", help="Print the configuration in use as YAML and exit."),
         ] = False,
     ) -> None:
         loaded = _load(vendor, config, headless)
@@ -172,31 +230,26 @@ def _command(vendor: str) -> Callable[..., None]:
         files = None
         hosts_line = None
         if vendor_hosts:
-            files = tls.issue_certificate([host_name], tls_dir or _tls_dir())
             issuer_base = f"https://{host_name}"
             listen = f"https://127.0.0.1:{port}"
-            forward = "" if port == 443 else f" and forward 127.0.0.1:443 to port {port}"
-            hosts_line = (
-                f"Vendor hosts: add '127.0.0.1 {host_name}' to /etc/hosts{forward}; trust the "
-                f"CA {files.ca_cert} (e.g. SSL_CERT_FILE, REQUESTS_CA_BUNDLE, "
-                "NODE_EXTRA_CA_CERTS)."
-            )
         else:
             issuer_base = listen = f"http://127.0.0.1:{port}"
-        mock = create_app(vendor, loaded, base_url=issuer_base)
+        try:
+            hosts = profile.hosts(loaded, issuer_base)
+            mock = create_app(vendor, loaded, base_url=issuer_base)
+        except ValueError as exc:
+            hint = "--host-name" if vendor_hosts else "--config"
+            raise typer.BadParameter(str(exc), param_hint=hint) from exc
+        if vendor_hosts:
+            files = tls.issue_certificate(hosts, tls_dir or _tls_dir())
+            hosts_line = _hosts_line(hosts, port, files.ca_cert)
         if isinstance(profile, providers.ProviderProfile):
             typer.echo(provider_banner(mock, listen, hosts_line=hosts_line))
         else:
             typer.echo(banner(mock, listen, hosts_line=hosts_line))
         mock_server.serve(mock, port=port, tls=files)
 
-    run.__doc__ = (
-        f"Mock {profile.title} OAuth provider: authorization server (sign-in and consent "
-        "pages, token, revocation) and its resource API, plus the /_mock admin API."
-        if isinstance(profile, providers.ProviderProfile)
-        else f"Emulate {profile.title}: discovery, JWKS, sign-in pages and token endpoints with "
-        "the vendor's issuers, claims and errors, plus the /_mock admin API."
-    )
+    run.__doc__ = _help(profile)
     return run
 
 

@@ -453,6 +453,13 @@ class CognitoProfile(VendorProfile):
     def handlers(self) -> Mapping[Endpoint, EndpointHandler]:
         return {"logout": _logout, "revoke": _revoke}
 
+    def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
+        """What a sign-in without ``scope`` gets: every scope of the app client (Cognito
+        has no ``offline_access``; the code flow always returns a refresh token)."""
+        return self.grant_scopes(
+            server, client, None, grant_type="authorization_code", params=Params(())
+        )
+
     def grant_scopes(
         self,
         server: AuthServer,

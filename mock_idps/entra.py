@@ -1289,9 +1289,6 @@ class EntraProfile(VendorProfile):
     login_path = "/common/login"
     device_verification_path = "/common/oauth2/deviceauth"
     pkce_methods = ("S256", "plain")
-    extra_hosts: ClassVar[tuple[str, ...]] = ("sts.windows.net", "graph.microsoft.com")
-    """Further real hosts a ``--vendor-hosts`` setup maps to the emulator: the v1.0 issuer
-    host and Microsoft Graph (UserInfo)."""
 
     # -- configuration -------------------------------------------------------------------
     def default_config(self) -> IdpConfig:
@@ -1424,6 +1421,14 @@ class EntraProfile(VendorProfile):
                 reason="app_not_in_tenant",
                 params={**values, "tenant": site.tenant.id},
             )
+
+    def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
+        """The OpenID scopes and the first API's scopes (``api://proctor-crm/crm.read``, a
+        token whose signature the published keys verify); Microsoft Graph's ``User.Read``
+        when no API is configured."""
+        api = server.api
+        own = [f"{api.audience}/{name}" for name in api.scopes] if api else ["User.Read"]
+        return (*OIDC_SCOPE_NAMES, *own)
 
     def grant_scopes(
         self,

@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 from proctor.mock_idps.config import Api, Client, IdpConfig, User
 from proctor.mock_idps.errors import InvalidScope, OAuthError
@@ -231,6 +232,19 @@ class VendorProfile:
         """The server the admin API and fixtures use when none is named."""
         return servers[0].id
 
+    def hosts(self, config: IdpConfig, base: str) -> list[str]:
+        """Every host name in the issuers and endpoint URLs served for ``config`` under
+        ``base``, ``base``'s own first: what a ``--vendor-hosts`` setup maps to loopback
+        and its certificate names (Entra adds ``sts.windows.net`` and
+        ``graph.microsoft.com``, Cognito its user pool domain). ``ValueError`` if
+        ``config`` cannot be served under ``base``."""
+        urls = [base]
+        for server in self.servers(config, base):
+            urls.append(server.issuer)
+            urls.extend(server.url(kind) for kind in server.paths)
+        found = (urlsplit(url).hostname for url in urls)
+        return list(dict.fromkeys(host for host in found if host))
+
     def keyring(self, server: AuthServer, key_factory: KeyFactory) -> KeyRing:
         """A new server's keys: one active RS256 key per purpose."""
         return KeyRing(
@@ -256,6 +270,15 @@ class VendorProfile:
         """Handlers that replace the engine's for some endpoints (Cognito's ``/logout`` and
         ``/oauth2/revoke`` take other parameters and answer differently); none by default."""
         return {}
+
+    def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
+        """The scopes of a typical user sign-in at ``server`` by ``client``: what
+        :meth:`MockIdp.tokens <proctor.mock_idps.pytest_plugin.MockIdp.tokens>` grants when
+        a test names none. By default the OpenID Connect scopes the server offers, with
+        ``offline_access`` so a refresh token comes too."""
+        return tuple(
+            s for s in ("openid", "profile", "email", "offline_access") if s in server.scopes
+        )
 
     def grant_scopes(
         self,

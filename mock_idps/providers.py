@@ -655,6 +655,11 @@ class ProviderProfile(VendorProfile):
     def split_scopes(requested: str) -> tuple[str, ...]:
         return tuple(dict.fromkeys(requested.split(" ")))
 
+    def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
+        """The resource's default scopes, else all of its scopes."""
+        api = server.api
+        return tuple(api.default_scopes or api.scopes) if api is not None else ()
+
     def audience(self, server: AuthServer, scopes: tuple[str, ...], params: Params) -> str | None:
         """The named resource, else the one resource the scopes belong to, else the
         primary resource."""

@@ -1,27 +1,41 @@
-"""pytest fixtures for the emulated IdPs (registered as the ``proctor_mock_idps`` plugin).
+"""pytest fixtures for the emulated IdPs and mock providers (the ``proctor_mock_idps``
+plugin, registered through the ``pytest11`` entry point).
 
-Fixtures
---------
-``okta_idp``
-    A fresh Okta emulator per test, with the documented default configuration, reached
-    in-process (``idp.transport`` is an ``httpx.ASGITransport``; ``idp.base_url`` is
-    ``https://example.okta.com``). Options come from the ``mock_idp`` marker::
-
-        @pytest.mark.mock_idp(live=True, config={...}, headless_user="sarah@example.com",
-                              frozen_at=1_700_000_000)
-
-    ``live=True`` serves it with uvicorn on a free loopback port instead (``idp.base_url``
-    is then ``http://127.0.0.1:<port>``, which is also the issuer base). ``--mock-idp-live``
-    makes every ``*_idp`` fixture live.
+Fixtures (function-scoped; each test gets a fresh emulator with the vendor's documented
+default configuration and stops it at teardown)
+---------------------------------------------------------------------------------------
+``okta_idp``, ``entra_idp``, ``cognito_idp``
+    An Okta, Microsoft Entra ID or Amazon Cognito emulator as a :class:`MockIdp`. By
+    default it is reached in-process: ``idp.transport`` is an ``httpx.ASGITransport`` and
+    ``idp.base_url`` the vendor's real-looking issuer base (``https://example.okta.com``,
+    ``https://login.microsoftonline.com``, ``https://cognito-idp.us-east-1.amazonaws.com``);
+    no socket is opened. Live, it is served by uvicorn on a free ``127.0.0.1`` port in a
+    background thread, and ``idp.base_url`` (then also the issuer base) is
+    ``http://127.0.0.1:<port>``.
+``crm_provider``, ``finance_provider``, ``documents_provider``, ``google_provider``,
+``github_provider``
+    A mock third-party OAuth provider with its resource API
+    (:mod:`proctor.mock_idps.providers`) as a :class:`MockProvider`, in-process or live
+    likewise.
 ``mock_idp_factory``
-    ``mock_idp_factory("okta", live=False, **options) -> MockIdp``: several emulators, or
-    one with options computed in the test; all are stopped at teardown.
-``crm_provider``, ``finance_provider``, ``documents_provider``, ``google_provider``, ...
-    (and ``github_provider``): a mock third-party OAuth provider with its resource API
-    (:mod:`proctor.mock_idps.providers`) as a :class:`MockProvider`; the ``mock_idp`` marker
-    and ``--mock-idp-live`` apply too, and ``mock_idp_factory("crm")`` returns one.
+    ``mock_idp_factory(vendor, *, live=False, config=None, headless_user=None,
+    frozen_at=None, base_url=None) -> MockIdp`` (a :class:`MockProvider` for a provider):
+    several emulators in one test, or one with options computed in the test; all stop at
+    teardown.
 
-Adding a vendor is one line: ``entra_idp = idp_fixture("entra")``.
+Marker and option
+-----------------
+``mock_idp`` marker: ``@pytest.mark.mock_idp(live=False, config=None, headless_user=None,
+frozen_at=None, base_url=None)``
+    The options of the fixtures above in one test: ``live`` serves on a loopback port,
+    ``config`` replaces the default configuration (an ``IdpConfig``, a mapping, YAML text
+    or a path), ``headless_user`` approves every authorization as that user,
+    ``frozen_at`` freezes the clock at that time, ``base_url`` sets the issuer base.
+``--mock-idp-live``
+    Makes every fixture above live (the whole run on real loopback sockets).
+
+A new vendor in :data:`proctor.mock_idps.vendors.VENDORS` gets its fixture with one line
+here: ``acme_idp = idp_fixture("acme")``.
 """
 
 from __future__ import annotations
@@ -50,7 +64,23 @@ from proctor.mock_idps.resources import ResourceApi, ResourceRequest
 from proctor.mock_idps.server import LiveServer
 from proctor.mock_idps.transports import SyncASGITransport
 
-__all__ = ["MockIdp", "MockProvider", "idp_fixture", "mock_idp_factory", "okta_idp", "start_idp"]
+__all__ = [
+    "MockIdp",
+    "MockProvider",
+    "cognito_idp",
+    "crm_provider",
+    "documents_provider",
+    "entra_idp",
+    "finance_provider",
+    "github_provider",
+    "google_provider",
+    "idp_fixture",
+    "mock_idp_factory",
+    "okta_idp",
+    "pytest_addoption",
+    "pytest_configure",
+    "start_idp",
+]
 
 _KEYS: dict[str, RSAKey | ECKey] = {}
 
@@ -153,12 +183,16 @@ class MockIdp:
         *,
         user: str | None = None,
         client_id: str | None = None,
-        scopes: str = "openid profile email offline_access",
+        scopes: str | None = None,
         server: str | None = None,
         nonce: str | None = None,
     ) -> dict[str, Any]:
         """A token response as if ``user`` had signed in to ``client_id`` (default: the
-        first user and the first confidential client), without the pages."""
+        first user and the first confidential client), without the pages. ``scopes`` is
+        space-separated; by default the vendor's typical sign-in scopes
+        (:meth:`~proctor.mock_idps.profile.VendorProfile.demo_scopes`: Okta
+        ``openid profile email offline_access``, Entra those and the first API's scopes,
+        Cognito every scope of the app client, a provider its resource's default scopes)."""
         engine = self.engine
         srv = engine.server(server)
         config = engine.config
@@ -168,7 +202,10 @@ class MockIdp:
         who = engine.user(user) if user is not None else config.users[0]
         if client is None or who is None:
             raise LookupError("unknown client or user")
-        granted = tuple(scopes.split())
+        if scopes is None:
+            granted = engine.profile.demo_scopes(srv, client)
+        else:
+            granted = tuple(scopes.split())
         now = engine.clock()
         family = engine.new_family(srv, client, who.username, granted, now)
         return engine.issue(
@@ -283,24 +320,6 @@ class MockProvider(MockIdp):
         """Accept ``idp``'s JWTs (its current keys) as RFC 8693 subject tokens."""
         providers.trust_issuer(
             self.engine, idp.issuer(server), lambda: idp.keys(server).jwks(), audience=audience
-        )
-
-    def tokens(
-        self,
-        *,
-        user: str | None = None,
-        client_id: str | None = None,
-        scopes: str | None = None,
-        server: str | None = None,
-        nonce: str | None = None,
-    ) -> dict[str, Any]:
-        """A token response as if ``user`` had authorized the client (default scopes: the
-        resource's default scopes, else all of its scopes)."""
-        if scopes is None:
-            api = self.engine.config.apis[0]
-            scopes = " ".join(api.default_scopes or api.scopes)
-        return super().tokens(
-            user=user, client_id=client_id, scopes=scopes, server=server, nonce=nonce
         )
 
 
