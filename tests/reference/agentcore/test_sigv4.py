@@ -325,3 +325,27 @@ def test_without_credentials_everything_is_refused(
     finally:
         service.close()
         http.close()
+
+
+def test_settings_from_the_environment() -> None:
+    from proctor.reference.agentcore.arns import ArnFactory
+    from proctor.reference.settings import Settings
+
+    settings = Settings.from_env(
+        {
+            "PROCTOR_AGENTCORE_CREDENTIALS": "AKID1234:secret-secret-secret:admin",
+            "PROCTOR_AGENTCORE_DEV_MODE": "true",
+            "PROCTOR_AGENTCORE_REGION": "eu-central-1",
+            "PROCTOR_AGENTCORE_ACCOUNT_ID": "111122223333",
+        }
+    )
+    assert settings.agentcore_dev_mode is True
+    assert settings.agentcore_credentials is not None
+    assert parse_credentials(settings.agentcore_credentials)["AKID1234"].principal == "admin"
+    assert "secret-secret" not in repr(settings)
+    arns = ArnFactory(settings.agentcore_region, settings.agentcore_account_id)
+    assert arns.workload_identity("w").startswith("arn:aws:bedrock-agentcore:eu-central-1:1111")
+    with pytest.raises(ValueError, match="region"):
+        ArnFactory("not a region", "111122223333")
+    with pytest.raises(ValueError, match="12 digits"):
+        ArnFactory("us-east-1", "12")
