@@ -33,6 +33,9 @@ from __future__ import annotations
 import logging
 import math
 import secrets
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -49,8 +52,8 @@ from proctor.reference.client_auth import (
 from proctor.reference.clock import Clock
 from proctor.reference.directory import Directory
 from proctor.reference.errors import UpstreamError
-from proctor.reference.grants import ClientCredentialsGrant, Grant, TokenEndpoint
-from proctor.reference.http.oauth import OAuthRoutes, authorization_server_metadata
+from proctor.reference.grants import ClientCredentialsGrant, Grant, OAuthResult, TokenEndpoint
+from proctor.reference.http.oauth import Handler, OAuthRoutes, authorization_server_metadata
 from proctor.reference.http.policies import ExchangePolicyRoutes
 from proctor.reference.introspection import IntrospectionEndpoint
 from proctor.reference.keys import SIGNING_ALGORITHMS, SigningAlgorithm, SigningKeys
@@ -101,10 +104,38 @@ class DirectoryWorkloads:
 
     def __init__(self, directory: Directory) -> None:
         self._directory = directory
+        self._seen: ContextVar[dict[str, Workload | None] | None] = ContextVar(
+            f"workloads_seen_{id(self)}", default=None
+        )
+
+    @contextmanager
+    def request_scope(self) -> Iterator[None]:
+        """Within one request a workload is read once (client and actor are usually the
+        same workload); the next request reads it again."""
+        token = self._seen.set({})
+        try:
+            yield
+        finally:
+            self._seen.reset(token)
 
     def by_client_id(self, client_id: str) -> Workload | None:
+        seen = self._seen.get()
+        if seen is not None and client_id in seen:
+            return seen[client_id]
         record = self._directory.find_by_client_id(client_id)
-        return None if record is None else self.adapt(record)
+        workload = None if record is None else self.adapt(record)
+        if seen is not None:
+            seen[client_id] = workload
+        return workload
+
+    def scoped(self, handler: Handler) -> Handler:
+        """``handler`` with each call in its own :meth:`request_scope`."""
+
+        def handle(pairs: Iterable[tuple[str, str]], authorization: str | None) -> OAuthResult:
+            with self.request_scope():
+                return handler(pairs, authorization)
+
+        return handle
 
     def adapt(self, record: WorkloadRecord) -> Workload:
         config = record.config
@@ -251,9 +282,9 @@ class SecurityTokenService:
             database=database,
             audit=service.audit,
             registry=registry,
-            token=token_endpoint.handle,
-            introspect=introspection.handle,
-            revoke=revocation.handle,
+            token=workloads.scoped(token_endpoint.handle),
+            introspect=workloads.scoped(introspection.handle),
+            revoke=workloads.scoped(revocation.handle),
             keys=keys,
             jwks_max_age=keys.max_age - KEY_RELOAD_INTERVAL,
             metadata=authorization_server_metadata(issuer, token_endpoint.grant_types),

@@ -18,12 +18,13 @@ rest to the core:
 The answer is the result's status, JSON body (empty for a successful revocation) and
 headers, always with ``Cache-Control: no-store`` and ``Pragma: no-cache`` (ERR-OAUTH-003).
 
-**One transaction per request for the writes and the audit** (AUD-APP-002, TX-AUDIT-001,
-AS-REV-004): the core runs inside :meth:`StoredTokenRegistry.deferred`, which collects the
-token it issued or the tokens it revoked; then one write transaction records them and
-appends the request's audit events. If that transaction fails, the token never leaves the
-service and the answer is ``500 server_error`` without ``error_description``. Audit events
-never carry a token: JWT-shaped values are dropped from them.
+**Writes and audit commit together** (AUD-APP-002, TX-AUDIT-001, AS-REV-004): the core
+runs inside :meth:`StoredTokenRegistry.deferred`, which collects the token it issued or
+the tokens it revoked; :class:`GroupCommit` then records them and appends the request's
+audit events in one write transaction, shared with the requests that arrived meanwhile
+(one fsync for all). The answer waits for that commit; if it fails, the token never
+leaves the service and the answer is ``500 server_error`` without ``error_description``.
+Audit events never carry a token: JWT-shaped values are dropped from them.
 
 ``GET /oauth2/jwks`` publishes the signing keys with ``Cache-Control: public,
 max-age=N``, N never more than the time a key is published before it signs
@@ -34,10 +35,13 @@ Both are anonymous and unaudited.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+import weakref
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
@@ -55,11 +59,12 @@ from proctor.reference.http.bodies import MAX_BODY_BYTES
 from proctor.reference.keys import SigningKeys
 from proctor.reference.logs import request_id_var
 from proctor.reference.storage.database import Database
-from proctor.reference.storage.issued_tokens import StoredTokenRegistry
+from proctor.reference.storage.issued_tokens import PendingWrites, StoredTokenRegistry
 
 __all__ = [
     "AUTH_METHODS",
     "FORM_MEDIA_TYPE",
+    "GroupCommit",
     "Handler",
     "OAuthRoutes",
     "authorization_server_metadata",
@@ -217,6 +222,7 @@ class OAuthRoutes:
         self._keys = keys
         self._metadata = dict(metadata)
         self._body_limit = body_limit
+        self._commits = GroupCommit(database, audit, registry)
         self._endpoints: dict[str, tuple[Handler, str]] = {
             "/oauth2/token": (token, "token.issue"),
             "/oauth2/introspect": (introspect, "token.introspect"),
@@ -259,9 +265,15 @@ class OAuthRoutes:
             return await self._refuse(refused, operation, request_id)
         except InvalidRequest as error:
             return await self._refuse(_Refused(error), operation, request_id)
-        result = await run_in_threadpool(
-            self._run, handler, operation, pairs, authorization, request_id
-        )
+        try:
+            result, pending = await run_in_threadpool(self._core, handler, pairs, authorization)
+        except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
+            return await self._fault(exc, operation, request_id)
+        try:
+            await self._commits.commit(_Write(pending, result.audit, request_id))
+        except Exception as exc:  # noqa: BLE001 - the token never leaves the service
+            return await self._fault(exc, operation, request_id)
+        self._log(result)
         return _json(result.body, result.status, result.headers)
 
     def _check(self, request: Request) -> str | None:
@@ -308,54 +320,149 @@ class OAuthRoutes:
         record = AuditRecord(operation=operation)
         record.deny(refused.error)
         try:
-            await run_in_threadpool(self._append, (record,), request_id)
+            await self._commits.commit(_Write(None, (record,), request_id))
         except Exception as exc:  # noqa: BLE001 - AUD-APP-002: no answer without its event
             log.error("audit append failed", extra={"fields": {"error": type(exc).__name__}})
             return _server_error()
         return _json(refused.error.body(), refused.status, refused.error.headers())
 
-    def _append(self, records: Iterable[AuditRecord], request_id: str) -> None:
-        with self._database.transaction() as tx:
-            for record in records:
-                self._audit.append(audit_fields(record, request_id), tx=tx)
+    async def _fault(self, exc: Exception, operation: str, request_id: str) -> Response:
+        log.error("oauth endpoint failed", extra={"fields": {"error": type(exc).__name__}})
+        record = AuditRecord(operation=operation, reason="server_error")
+        try:
+            await self._commits.commit(_Write(None, (record,), request_id))
+        except Exception:  # noqa: BLE001 - storage is the likely fault; answered below
+            log.error("audit append failed")
+        return _server_error()
 
-    def _run(
+    def _core(
+        self, handler: Handler, pairs: list[tuple[str, str]], authorization: str | None
+    ) -> tuple[OAuthResult, PendingWrites]:
+        """The core, with the registry's writes collected rather than performed."""
+        with self._registry.deferred() as pending:
+            result = handler(pairs, authorization)
+        return result, pending
+
+    def _log(self, result: OAuthResult) -> None:
+        if result.error is not None and result.audit:
+            first = result.audit[0]
+            log.info(
+                "oauth request refused",
+                extra={
+                    "fields": {
+                        "error": result.error.error,
+                        "cause": first.cause,
+                        "detail": first.detail,
+                    }
+                },
+            )
+
+    def handle_sync(
         self,
         handler: Handler,
-        operation: str,
         pairs: list[tuple[str, str]],
         authorization: str | None,
         request_id: str,
     ) -> OAuthResult:
-        """The core, then one transaction for its writes and its audit events (blocking)."""
-        try:
-            with self._registry.deferred() as pending:
-                result = handler(pairs, authorization)
-            with self._database.transaction() as tx:
-                self._registry.flush(pending, tx)
-                for record in result.audit:
-                    self._audit.append(audit_fields(record, request_id), tx=tx)
-            if result.error is not None and result.audit:
-                first = result.audit[0]
-                log.info(
-                    "oauth request refused",
-                    extra={
-                        "fields": {
-                            "error": result.error.error,
-                            "cause": first.cause,
-                            "detail": first.detail,
-                        }
-                    },
-                )
-            return result
-        except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
-            log.error("oauth endpoint failed", extra={"fields": {"error": type(exc).__name__}})
-            record = AuditRecord(operation=operation, reason="server_error")
+        """One request through the core and its own write transaction, without HTTP or
+        batching (benchmarks and tests). Faults propagate."""
+        result, pending = self._core(handler, pairs, authorization)
+        self._commits.write_batch([_Write(pending, result.audit, request_id)])
+        return result
+
+
+@dataclass(frozen=True)
+class _Write:
+    """What one request must commit: the registry writes and the audit records."""
+
+    pending: PendingWrites | None
+    records: tuple[AuditRecord, ...]
+    request_id: str
+
+
+@dataclass
+class _Queue:
+    items: list[tuple[_Write, asyncio.Future[None]]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = None
+
+
+class GroupCommit:
+    """Commits the writes of concurrent requests together: one transaction, one fsync.
+
+    Each request's registry writes and audit events stay in the same transaction
+    (AUD-APP-002) and each request is answered only after the transaction holding its
+    writes has committed. One writer per event loop drains the queue, at most
+    ``max_batch`` requests per transaction, so requests never queue on the database's
+    write lock (SQLite's busy handler sleeps; PostgreSQL serialises on the audit head).
+    A batch that fails is retried one request per transaction, so one bad write fails
+    only its own request.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        audit: AuditLog,
+        registry: StoredTokenRegistry,
+        *,
+        max_batch: int = 64,
+    ) -> None:
+        self._database = database
+        self._audit = audit
+        self._registry = registry
+        self._max_batch = max_batch
+        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def commit(self, write: _Write) -> None:
+        loop = asyncio.get_running_loop()
+        queue = self._queues.get(loop)
+        if queue is None:
+            queue = self._queues[loop] = _Queue()
+        done: asyncio.Future[None] = loop.create_future()
+        queue.items.append((write, done))
+        if queue.task is None or queue.task.done():
+            queue.task = loop.create_task(self._drain(queue))
+        await done
+
+    async def _drain(self, queue: _Queue) -> None:
+        while queue.items:
+            batch = queue.items[: self._max_batch]
+            del queue.items[: self._max_batch]
             try:
-                self._append((record,), request_id)
-            except Exception:  # noqa: BLE001 - storage is the likely fault; answered below
-                log.error("audit append failed")
-            return OAuthResult(500, {"error": "server_error"}, dict(NO_STORE), ())
+                await run_in_threadpool(self.write_batch, [write for write, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - reported to the waiting requests
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                    continue
+                for write, done in batch:
+                    try:
+                        await run_in_threadpool(self.write_batch, [write])
+                    except Exception as single:  # noqa: BLE001 - reported below
+                        _settle(done, single)
+                    else:
+                        _settle(done, None)
+            else:
+                for _, done in batch:
+                    _settle(done, None)
+
+    def write_batch(self, writes: Sequence[_Write]) -> None:
+        """One write transaction for ``writes`` (blocking)."""
+        with self._database.transaction() as tx:
+            for write in writes:
+                if write.pending:
+                    self._registry.flush(write.pending, tx)
+                for record in write.records:
+                    self._audit.append(audit_fields(record, write.request_id), tx=tx)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():  # the request went away; its writes stand
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)
 
 
 class _AnyMethod:

@@ -25,7 +25,8 @@ registry without a transaction; the wiring decides which one its writes join:
   (:meth:`add`, :meth:`mark_revoked`) instead of performing them; the HTTP layer then
   :meth:`flush`-es them in the transaction that appends the request's audit events, so a
   token and its event commit together or not at all (AUD-APP-002), and the write lock is
-  held only for that short transaction, not while signatures are checked.
+  held only for that short transaction, not while signatures are checked. Inside the
+  scope a row is read at most once: the request decides on one state of each token.
 - :meth:`StoredTokenRegistry.bound` makes every call run inside a transaction the caller
   already holds (the directory's revocation hook runs inside the transaction that
   disables or deletes the workload, WID-STATE-001).
@@ -137,6 +138,9 @@ class PendingWrites:
     added: dict[str, IssuedTokenRecord] = field(default_factory=dict)
     #: ``jti`` → the ``revoked_at`` to set (only where it is still unset).
     revoked: dict[str, int] = field(default_factory=dict)
+    #: Rows already read in this request: one request sees one state of a token (its
+    #: validation reads the row, then walks the lineage from it).
+    read: dict[str, IssuedTokenRecord | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.added or self.revoked)
@@ -230,10 +234,14 @@ class StoredTokenRegistry:
         pending = self._pending()
         if pending is not None and jti in pending.added:
             record: IssuedTokenRecord | None = pending.added[jti]
+        elif pending is not None and jti in pending.read:
+            record = pending.read[jti]
         else:
             with self._read() as t:
                 row = t.fetchone(_SELECT + " WHERE jti = ?", (jti,))
             record = record_from_row(row) if row is not None else None
+            if pending is not None:
+                pending.read[jti] = record
         if record is not None and pending is not None and record.revoked_at is None:
             at = pending.revoked.get(jti)
             if at is not None:
