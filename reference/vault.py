@@ -554,9 +554,17 @@ class Vault:
             if exc.error != "invalid_grant":
                 self._entries.release_lease(ctx.key, owner)
                 raise
-            # VLT-REF-003: the grant is gone; forget the tokens, authorize again.
+            # VLT-REF-003: the grant is gone; forget the tokens, authorize again. A session
+            # that could not start (no return URL to use) makes this request a refusal.
+            refusal: ReturnUrlNotAllowed | None = None
+            try:
+                choose_return_url(ctx.caller, ctx.request.return_url)
+            except ReturnUrlNotAllowed as error:
+                refusal = error
             with self._database.transaction() as tx:
                 self._entries.delete_leased(ctx.key, owner, tx=tx)
+                if refusal is not None:
+                    ctx.trail.record_main(tx, decision="deny", reason=refusal.code)
                 ctx.trail.record(
                     tx,
                     "resource_token.refresh",
@@ -568,6 +576,8 @@ class Vault:
                     decision="deny",
                     reason="invalid_grant",
                 )
+            if refusal is not None:
+                raise refusal from None
             return None
         except BaseException:
             self._entries.release_lease(ctx.key, owner)
