@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from proctor.cli import audit, chain, idp, serve, spec
+from proctor.cli import audit, chain, idp, serve, spec, vault
 
 app = typer.Typer(
     name="proctor",
@@ -27,6 +27,7 @@ app.add_typer(idp.app, name="idp")
 app.command("serve")(serve.serve)
 app.add_typer(audit.app, name="audit")
 app.add_typer(chain.app, name="chain")
+app.add_typer(vault.app, name="vault")
 
 
 def _version(value: bool) -> None:

@@ -94,6 +94,10 @@ async def test_valid_body_is_accepted(client: httpx.AsyncClient) -> None:
          "unsupported_media_type"),
         (b"{}" + b" " * (300 * 1024), {"content-type": "application/json"}, 413,
          "payload_too_large"),
+        (b'{"name": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+         {"content-type": "application/json"}, 400, "invalid_request_body"),
+        (b'{"name": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}",
+         {"content-type": "application/json"}, 400, "invalid_request_body"),
     ],
 )  # fmt: skip
 async def test_bad_bodies_get_specific_problems(
