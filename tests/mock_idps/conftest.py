@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt as pyjwt
 import pytest
 
 from proctor.mock_idps.pytest_plugin import MockIdp
 from proctor.mock_idps.testing import parse_forms, pkce_pair
+
+from .verifiers import verify_okta
 
 AGENT = "0oaproctoragent0app7"
 AGENT_SECRET = "proctor-demo-agent-secret"
@@ -24,31 +24,6 @@ SARAH = "sarah@example.com"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def verify_okta(
-    token: str,
-    jwks: dict[str, Any],
-    *,
-    issuer: str,
-    audience: str,
-    client_id: str | None = None,
-) -> dict[str, Any]:
-    """Okta's own access-token rules (okta-jwt-verifier): RS256 only, kid in the JWKS,
-    exact ``iss``, ``aud`` as configured, ``cid`` when pinned."""
-    kid = pyjwt.get_unverified_header(token)["kid"]
-    jwk = next(k for k in jwks["keys"] if k["kid"] == kid)
-    claims: dict[str, Any] = pyjwt.decode(
-        token,
-        pyjwt.PyJWK.from_json(json.dumps(jwk)),
-        algorithms=["RS256"],
-        issuer=issuer,
-        audience=audience,
-        options={"require": ["exp", "iat", "iss", "aud", "cid"]},
-    )
-    if client_id is not None and claims["cid"] != client_id:
-        raise pyjwt.InvalidTokenError("cid mismatch")
-    return claims
 
 
 async def code_flow(

@@ -46,7 +46,7 @@ async def test_rotation_publish_switch_retire(okta: httpx.AsyncClient, flows: An
     r = await okta.post("/_mock/keys/retire", json={})
     assert r.json() == {"retired": [old]}
     jwks = (await okta.get("/oauth2/default/v1/keys")).json()
-    with pytest.raises(StopIteration):
+    with pytest.raises(pyjwt.InvalidTokenError, match="no published key"):
         flows.verify_okta(before, jwks, issuer=ISSUER, audience="api://default")
     listing = (await okta.get("/_mock/keys")).json()
     assert [(k["kid"], k["state"]) for k in listing["keys"]] == [(new, "active")]

@@ -3,16 +3,16 @@ against the published JWKS, as aws-jwt-verify does it) and the hosted sign-in fl
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import jwt as pyjwt
 import pytest
 
 from proctor.mock_idps.pytest_plugin import MockIdp
 from proctor.mock_idps.testing import parse_forms, pkce_pair
+
+from .. import verifiers
 
 POOL = "us-east-1_Pr0ct0r42"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
@@ -30,12 +30,6 @@ SPA_CALLBACK = "http://127.0.0.1:3000/callback"
 SARAH_SUB = "54c8e4a8-1021-70d1-3c2b-6f2a9e0d5b11"
 
 
-def key_for(token: str, jwks: dict[str, Any]) -> pyjwt.PyJWK:
-    kid = pyjwt.get_unverified_header(token)["kid"]
-    jwk = next(k for k in jwks["keys"] if k["kid"] == kid)
-    return pyjwt.PyJWK.from_json(json.dumps(jwk))
-
-
 def verify_cognito(
     token: str,
     jwks: dict[str, Any],
@@ -44,21 +38,10 @@ def verify_cognito(
     token_use: str | None,
     issuer: str = ISSUER,
 ) -> dict[str, Any]:
-    """Cognito's rules: RS256, kid in the JWKS, exact ``iss``, no ``aud`` check; the client
-    is ``client_id`` (access) or ``aud`` (ID), and ``token_use`` when pinned. With
-    ``token_use=None`` this is the common mistake of not checking it."""
-    claims: dict[str, Any] = pyjwt.decode(
-        token,
-        key_for(token, jwks),
-        algorithms=["RS256"],
-        issuer=issuer,
-        options={"verify_aud": False, "require": ["exp", "iat", "iss", "token_use"]},
+    """Cognito's rules (:func:`..verifiers.verify_cognito`) for this pool's issuer."""
+    return verifiers.verify_cognito(
+        token, jwks, client_id=client_id, token_use=token_use, issuer=issuer
     )
-    if claims.get("client_id", claims.get("aud")) != client_id:
-        raise pyjwt.InvalidTokenError("client mismatch")
-    if token_use is not None and claims["token_use"] != token_use:
-        raise pyjwt.InvalidTokenError("token_use mismatch")
-    return claims
 
 
 async def sign_in(
@@ -153,7 +136,7 @@ class CognitoFlows:
     CALLBACK = CALLBACK
     SPA_CALLBACK = SPA_CALLBACK
     SARAH_SUB = SARAH_SUB
-    key_for = staticmethod(key_for)
+    key_for = staticmethod(verifiers.jwk_for)
     verify = staticmethod(verify_cognito)
     sign_in = staticmethod(sign_in)
     token_request = staticmethod(token_request)

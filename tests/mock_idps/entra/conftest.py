@@ -3,7 +3,6 @@ independent verifier (PyJWT against the published JWKS), and the sign-in flows."
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -15,8 +14,9 @@ import pytest
 from proctor.mock_idps.pytest_plugin import MockIdp
 from proctor.mock_idps.testing import parse_forms, pkce_pair
 
-LOGIN = "https://login.microsoftonline.com"
-STS = "https://sts.windows.net"
+from ..verifiers import LOGIN, STS, verify_entra
+from ..verifiers import expected_entra_issuer as expected_issuer
+
 TENANT = "b7c3d9e1-4f2a-4c8b-9e6d-1a2b3c4d5e6f"
 FABRIKAM = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
 CONSUMERS = "9188040d-6c67-4c5b-b112-36a304b66dad"
@@ -44,44 +44,6 @@ PASSWORDS = {
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def expected_issuer(version: str, tid: str) -> str:
-    return f"{STS}/{tid}/" if version == "1.0" else f"{LOGIN}/{tid}/v2.0"
-
-
-def verify_entra(
-    token: str,
-    jwks: dict[str, Any],
-    *,
-    audience: str,
-    tenant: str | None = None,
-) -> dict[str, Any]:
-    """Entra's rules (``access-tokens.md``, "Validate the issuer"): RS256 only; the
-    ``kid`` is in the JWKS; ``tid`` is a GUID (and the pinned tenant, if any); ``iss`` is
-    the issuer of the token's version for that ``tid``; a key with an ``issuer`` (the
-    ``{tenantid}`` template substituted with ``tid``) must name the same issuer; ``aud``
-    exact; ``exp``/``nbf`` checked."""
-    kid = pyjwt.get_unverified_header(token)["kid"]
-    jwk = next((k for k in jwks["keys"] if k["kid"] == kid), None)
-    if jwk is None:
-        raise pyjwt.InvalidTokenError("unknown kid")
-    unverified = pyjwt.decode(token, options={"verify_signature": False})
-    tid = str(uuid.UUID(unverified["tid"]))
-    if tenant is not None and tid != tenant:
-        raise pyjwt.InvalidIssuerError("another tenant")
-    issuer = expected_issuer(unverified["ver"], tid)
-    if "issuer" in jwk and jwk["issuer"].replace("{tenantid}", tid) != issuer:
-        raise pyjwt.InvalidIssuerError("the key belongs to another issuer")
-    claims: dict[str, Any] = pyjwt.decode(
-        token,
-        pyjwt.PyJWK.from_json(json.dumps(jwk)),
-        algorithms=["RS256"],
-        issuer=issuer,
-        audience=audience,
-        options={"require": ["exp", "nbf", "iat", "iss", "aud", "tid", "ver"]},
-    )
-    return claims
 
 
 def header(token: str) -> dict[str, Any]:
