@@ -57,12 +57,12 @@ from proctor.reference.http.app import build_app
 from proctor.reference.http.audited import Recorder
 from proctor.reference.http.auth import AdminGuard
 from proctor.reference.http.control import ControlPlane
-from proctor.reference.http.data import DataPlane
+from proctor.reference.http.data import DataPlane, UserTokenBinder
 from proctor.reference.http.problems import problem_response
 from proctor.reference.http.vault import build_vault
 from proctor.reference.metrics import Metrics
 from proctor.reference.settings import Settings
-from proctor.reference.storage import Database, open_database
+from proctor.reference.storage import Database, Transaction, open_database
 from proctor.reference.storage.authorizers import AuthorizerRepository
 from proctor.reference.storage.workload_tokens import WorkloadTokenRepository
 from proctor.reference.storage.workloads import WorkloadRepository
@@ -298,6 +298,7 @@ class Service:
             tokens=self.workload_tokens,
             clock=clock,
             metrics=metrics,
+            user_token_binder=self._user_token_binder,
         )
         self.extra_routes: list[BaseRoute] = []
         self.sts = SecurityTokenService.attach(self)
@@ -377,6 +378,18 @@ class Service:
             },
         )
         return service
+
+    def _user_token_binder(self) -> UserTokenBinder | None:
+        """The vault's on-behalf-of binding, once the vault is wired (VLT-OBO-001)."""
+        components = getattr(self, "vault_components", None)
+        if components is None:
+            return None
+        vault = components.vault
+
+        def bind(wat: str, user_token: str, kind: str, expires_at: int, tx: Transaction) -> None:
+            vault.bind_user_token(wat, user_token, token_kind=kind, expires_at=expires_at, tx=tx)
+
+        return bind
 
     def ready(self) -> bool:
         """``/readyz``: storage answers."""

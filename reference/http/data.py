@@ -13,6 +13,7 @@ body names (spec ``04``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, StrictStr, field_validator
@@ -29,6 +30,7 @@ from proctor.reference.http.audited import Event, Recorder
 from proctor.reference.http.auth import authenticate_workload
 from proctor.reference.http.bodies import read_json
 from proctor.reference.metrics import Counter, Metrics
+from proctor.reference.storage import Transaction
 from proctor.reference.workload_auth import AuthenticatedWorkload, WorkloadAuthenticator
 from proctor.reference.workload_tokens import IssuedToken, WorkloadTokens, bind_user
 
@@ -94,6 +96,10 @@ def _wat_request(body: dict[str, object]) -> tuple[str | None, str | None]:
     return values["user_token"], values["user_id"]
 
 
+#: ``(workload access token, user JWT, token kind, JWT exp, transaction)``.
+UserTokenBinder = Callable[[str, str, str, int, Transaction], None]
+
+
 class DataPlane:
     """Routes of the workload-authenticated identity endpoints."""
 
@@ -106,7 +112,12 @@ class DataPlane:
         tokens: WorkloadTokens,
         clock: Clock,
         metrics: Metrics,
+        user_token_binder: Callable[[], UserTokenBinder | None] = lambda: None,
     ) -> None:
+        """``user_token_binder`` yields, once the vault is wired, the function that keeps
+        (sealed) the user JWT a workload access token was issued for, for on-behalf-of
+        exchanges only (WAT-PASS-001, VLT-OBO-001)."""
+        self._user_token_binder = user_token_binder
         self._authenticator = authenticator
         self._recorder = recorder
         self._authorizers = authorizers
@@ -172,11 +183,16 @@ class DataPlane:
             )
             if user is not None:
                 event.user = (user.issuer, user.subject)
-            issued: IssuedToken = await run_in_threadpool(
-                self._recorder.commit,
-                event,
-                lambda tx: self._tokens.issue(caller.record, user, not_after=not_after, tx=tx),
-            )
-            kind = "none" if user is None else "user_id" if user.asserted else "user_token"
-            self._issued.inc(user=kind)
+            binder = self._user_token_binder() if user_token is not None else None
+            kind = self._authorizers.kind_for(str(caller.record.config.get("authorizer")))
+
+            def work(tx: Transaction) -> IssuedToken:
+                issued = self._tokens.issue(caller.record, user, not_after=not_after, tx=tx)
+                if binder is not None and user_token is not None and not_after is not None:
+                    binder(issued.token, user_token, kind, not_after, tx)
+                return issued
+
+            issued: IssuedToken = await run_in_threadpool(self._recorder.commit, event, work)
+            bound = "none" if user is None else "user_id" if user.asserted else "user_token"
+            self._issued.inc(user=bound)
         return JSONResponse(issued.response(), headers=_NO_STORE)

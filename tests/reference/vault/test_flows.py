@@ -121,11 +121,8 @@ async def _obo_wat(world: Any, workload: Any) -> tuple[str, str]:
         "/v1/workload-access-tokens", headers=workload.auth, json={"user_token": user_token}
     )
     assert r.status_code == 200, r.text
-    wat = r.json()["workload_access_token"]
-    world.components.vault.bind_user_token(
-        wat, user_token, token_kind="access_token", expires_at=int(world.clock.now()) + 3600
-    )
-    return wat, user_token
+    # The native endpoint binds the user JWT for on-behalf-of itself (VLT-OBO-001).
+    return r.json()["workload_access_token"], user_token
 
 
 async def test_on_behalf_of_exchanges_the_users_token(world: Any, h: Any) -> None:
@@ -169,21 +166,23 @@ async def test_on_behalf_of_is_refused_for_user_id_wats(world: Any, h: Any) -> N
 
 
 async def test_on_behalf_of_with_an_expired_user_token(world: Any, h: Any) -> None:
-    """VLT-OBO-001: the bound JWT expired by the service clock: 401 user_token_rejected,
-    reason expired."""
+    """VLT-OBO-001, WAT-LIFE-002: the bound user JWT dies with the workload access token,
+    whose lifetime was cut to the JWT's ``exp``; after it, on-behalf-of is refused (401)
+    and nothing is sent upstream."""
     workload = await world.setup()
-    user_token = world.user_token()
+    user_token = world.user_token(claims={"exp": int(world.clock.now()) + 10})
     r = await world.client.post(
         "/v1/workload-access-tokens", headers=workload.auth, json={"user_token": user_token}
     )
+    assert r.status_code == 200, r.text
     wat = r.json()["workload_access_token"]
-    world.components.vault.bind_user_token(
-        wat, user_token, token_kind="access_token", expires_at=int(world.clock.now()) + 10
-    )
+    assert r.json()["expires_in"] <= 10
+    assert (await world.resource(workload, wat, flow="on_behalf_of")).status_code == 200
+    world.okta.clear_requests()
     world.advance(10)
     refused = await world.resource(workload, wat, flow="on_behalf_of", expect=401)
-    assert refused.json()["code"] == "user_token_rejected"
-    assert refused.json()["reason"] == "expired"
+    assert refused.json()["code"] == "token_invalid"
+    assert world.token_requests("urn:ietf:params:oauth:grant-type:token-exchange") == []
 
 
 async def test_jwt_bearer_on_behalf_of(world: Any, h: Any) -> None:
