@@ -733,6 +733,12 @@ class Engine:
     def _token(self, server: AuthServer, req: Request, kind: Endpoint) -> Response:
         params = req.form()
         client = self.authenticate_client(req, params)
+        return Response.json(self.run_grant(server, client, params))
+
+    def run_grant(self, server: AuthServer, client: Client, params: Params) -> dict[str, Any]:
+        """The token endpoint after client authentication (RFC 6749 §4.1.3, §5.2): the
+        ``grant_type`` must be one the server offers and the client may use, the server's
+        access policy must admit the client; then the grant answers."""
         grant_type = params.require("grant_type")
         handler = self._grants.get(grant_type)
         if handler is None or grant_type not in server.grant_types:
@@ -741,6 +747,7 @@ class Engine:
                 reason="grant_type_unsupported",
                 params={"grant_type": grant_type},
             )
+        self.profile.check_grant_client(client, grant_type)
         if grant_type not in client.grant_types:
             raise UnauthorizedClient(
                 "The client is not authorized to use the provided grant type.",
@@ -748,7 +755,7 @@ class Engine:
                 params={"grant_types": ", ".join(client.grant_types)},
             )
         self.check_policy(server, client)
-        return Response.json(handler.exchange(self, server, client, params))
+        return handler.exchange(self, server, client, params)
 
     # -- issuing ----------------------------------------------------------------------------
     def new_family(

@@ -95,7 +95,6 @@ from proctor.mock_idps.errors import (
     UnsupportedGrantType,
 )
 from proctor.mock_idps.grants import (
-    STANDARD_GRANTS,
     AuthorizationCodeGrant,
     DeviceCodeGrant,
     Grant,
@@ -1854,26 +1853,13 @@ class EntraProfile(VendorProfile):
         client = self._client_assertion(engine, server, req, params)
         if client is None:
             client = engine.authenticate_client(req, params)
-        grant_type = params.require("grant_type")
-        handler = {**STANDARD_GRANTS, **self.grants()}.get(grant_type)
-        if handler is None or grant_type not in server.grant_types:
-            raise UnsupportedGrantType(
-                "The grant type is not supported.",
-                reason="grant_type_unsupported",
-                params={"grant_type": grant_type},
-            )
+        return Response.json(engine.run_grant(server, client, params))
+
+    def check_grant_client(self, client: Client, grant_type: str) -> None:
         if client.public and grant_type in ("client_credentials", JWT_BEARER):
             raise InvalidClient(
                 "A confidential client is required.", reason="client_credentials_public"
             )
-        if grant_type not in client.grant_types:
-            raise UnauthorizedClient(
-                "The client may not use this grant type.",
-                reason="client_grant_not_allowed",
-                params={"grant_types": ", ".join(client.grant_types)},
-            )
-        engine.check_policy(server, client)
-        return Response.json(handler.exchange(engine, server, client, params))
 
     def _jwks(self, engine: Engine, server: AuthServer, req: Request) -> Response:
         """``{kty, use, kid, x5t, n, e, x5c}`` per key; v2.0 adds ``issuer`` (the tenant's,

@@ -271,6 +271,11 @@ class VendorProfile:
         ``/oauth2/revoke`` take other parameters and answer differently); none by default."""
         return {}
 
+    def check_grant_client(self, client: Client, grant_type: str) -> None:
+        """Refuse a client that this vendor never lets use ``grant_type``, before the
+        client's own grant list is consulted (Entra: a public client asking for client
+        credentials or on-behalf-of is ``invalid_client``); nothing by default."""
+
     def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
         """The scopes of a typical user sign-in at ``server`` by ``client``: what
         :meth:`MockIdp.tokens <proctor.mock_idps.pytest_plugin.MockIdp.tokens>` grants when
