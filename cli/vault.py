@@ -14,8 +14,10 @@ Where the KEK lives decides the steps:
 - in ``PROCTOR_KEK`` (the environment): the new KEK comes from ``PROCTOR_NEW_KEK``
   (base64url, 32 bytes); afterwards set ``PROCTOR_KEK`` to it on every node.
 
-Restart the service afterwards so it loads the new KEK (a running service reads the KEK
-once, at start). Exit codes: 0 done, 1 some values could not be opened (the old keys are
+A running service whose KEK comes from the keys file follows the rotation without a
+restart: it reloads the file when it changes, so it seals new values under the new KEK and
+opens the re-wrapped ones. With ``PROCTOR_KEK``, restart each node with the new value once
+the command has finished. Exit codes: 0 done, 1 some values could not be opened (the old keys are
 kept), 2 usage or configuration error.
 """
 
@@ -163,7 +165,9 @@ def rotate_key_command(data_dir: DataDir = None, database: DatabaseUrl = None) -
         current = json.loads(keys_path.read_text(encoding="utf-8"))
         current.pop("retired_keks", None)
         _write_keys(keys_path, current)
-        typer.echo(f"old KEK(s) dropped: {', '.join(old_ids)}. Restart the service.")
+        typer.echo(
+            f"old KEK(s) dropped: {', '.join(old_ids)}. Running services follow the new key."
+        )
     else:
         typer.echo(
             f"no value references the old KEK any more: set {KEK_ENV} to the new key "

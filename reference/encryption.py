@@ -20,13 +20,22 @@ Spec: ``05-credential-providers-and-vault.md`` (encryption at rest).
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-__all__ = ["DecryptionError", "Envelope", "KeyProvider", "LocalKeyProvider", "Sealed"]
+__all__ = [
+    "DecryptionError",
+    "Envelope",
+    "KeyProvider",
+    "LocalKeyProvider",
+    "ReloadingKeyProvider",
+    "Sealed",
+]
 
 _NONCE = 12
 _KEY = 32
@@ -112,6 +121,48 @@ class LocalKeyProvider:
             return AESGCM(kek).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], key_id.encode())
         except InvalidTag as exc:
             raise DecryptionError("cannot unwrap data key") from exc
+
+
+class ReloadingKeyProvider:
+    """KEKs that another process may rotate while this one runs (``proctor vault
+    rotate-key``): ``load()`` returns ``(keys, primary id)`` from their source, and
+    ``changed()`` says cheaply whether the source changed (a file's mtime).
+
+    Before wrapping, a changed source is reloaded, so new values go under the new primary
+    key as soon as the rotation made it current; an unknown key id on unwrap reloads once,
+    so values already re-wrapped by the rotation still open. No downtime, no restart.
+    """
+
+    def __init__(
+        self,
+        load: Callable[[], tuple[dict[str, bytes], str]],
+        changed: Callable[[], bool],
+    ) -> None:
+        self._load = load
+        self._changed = changed
+        self._lock = threading.Lock()
+        self._current = LocalKeyProvider(*load())
+
+    def _reload(self) -> LocalKeyProvider:
+        with self._lock:
+            self._current = LocalKeyProvider(*self._load())
+            return self._current
+
+    def _fresh(self) -> LocalKeyProvider:
+        return self._reload() if self._changed() else self._current
+
+    @property
+    def primary_key_id(self) -> str:
+        return self._fresh().primary_key_id
+
+    def wrap(self, data_key: bytes) -> tuple[str, bytes]:
+        return self._fresh().wrap(data_key)
+
+    def unwrap(self, key_id: str, wrapped: bytes) -> bytes:
+        try:
+            return self._fresh().unwrap(key_id, wrapped)
+        except DecryptionError:
+            return self._reload().unwrap(key_id, wrapped)
 
 
 class Envelope:

@@ -51,7 +51,12 @@ from proctor.reference.authorizers import AuthorizerRegistry
 from proctor.reference.clock import Clock, SystemClock
 from proctor.reference.credentials import CredentialHasher, new_secret
 from proctor.reference.directory import Directory
-from proctor.reference.encryption import Envelope, LocalKeyProvider
+from proctor.reference.encryption import (
+    Envelope,
+    KeyProvider,
+    LocalKeyProvider,
+    ReloadingKeyProvider,
+)
 from proctor.reference.errors import InternalError
 from proctor.reference.http.app import build_app
 from proctor.reference.http.audited import Recorder
@@ -147,6 +152,42 @@ class ServiceSecrets:
     admin_hash: str = field(repr=False)
     #: The admin credential when this start generated it (to print once), else ``None``.
     generated_admin_token: str | None = field(default=None, repr=False)
+    #: The keys file, when the KEK comes from it (not from the environment): the service
+    #: then follows ``proctor vault rotate-key`` while it runs.
+    keys_path: Path | None = None
+
+    def key_provider(self) -> KeyProvider:
+        """The KEKs: fixed when given by the environment; otherwise read from the keys
+        file, current ``kek`` plus ``retired_keks``, and reloaded when a rotation changes
+        the file (no restart needed)."""
+        if self.keys_path is None:
+            return LocalKeyProvider({self.kek_id: self.kek}, self.kek_id)
+        path = self.keys_path
+        seen = [path.stat().st_mtime_ns]
+
+        def changed() -> bool:
+            now = path.stat().st_mtime_ns
+            if now == seen[0]:
+                return False
+            seen[0] = now
+            return True
+
+        def load() -> tuple[dict[str, bytes], str]:
+            return _kek_ring(_read_private(path))
+
+        return ReloadingKeyProvider(load, changed)
+
+
+def _kek_ring(document: Mapping[str, Any]) -> tuple[dict[str, bytes], str]:
+    """The current KEK and the retired ones a rotation in progress still needs."""
+    kek = _b64decode(str(document.get("kek", "")), "the key-encryption key")
+    if len(kek) != _KEY_BYTES:
+        raise ValueError("the key-encryption key must be exactly 32 bytes (AES-256)")
+    primary = _key_id(kek, "kek")
+    keys = {primary: kek}
+    for kid, value in dict(document.get("retired_keks") or {}).items():
+        keys[str(kid)] = _b64decode(str(value), "a retired key-encryption key")
+    return keys, primary
 
 
 def load_secrets(settings: Settings, env: Mapping[str, str]) -> ServiceSecrets:
@@ -187,7 +228,16 @@ def load_secrets(settings: Settings, env: Mapping[str, str]) -> ServiceSecrets:
                 "delete the file to generate a new admin credential"
             )
         admin_hash = str(document["hash"])
-    return ServiceSecrets(pepper, pepper_id, kek, kek_id, admin_hash, generated)
+    from_file = KEK_ENV not in env and KEK_ID_ENV not in env
+    return ServiceSecrets(
+        pepper,
+        pepper_id,
+        kek,
+        kek_id,
+        admin_hash,
+        generated,
+        keys_path=keys_path if from_file else None,
+    )
 
 
 # -- the outer ASGI wrapper ------------------------------------------------------------
@@ -252,7 +302,7 @@ class Service:
         self.issuer = settings.effective_issuer
         self.generated_admin_token = secrets_.generated_admin_token
         self.hasher = CredentialHasher(secrets_.pepper)
-        self.envelope = Envelope(LocalKeyProvider({secrets_.kek_id: secrets_.kek}, secrets_.kek_id))
+        self.envelope = Envelope(secrets_.key_provider())
         self.audit = AuditLog(database, clock)
         self.recorder = Recorder(database, self.audit)
         self.admin = AdminGuard(self.hasher, secrets_.admin_hash)

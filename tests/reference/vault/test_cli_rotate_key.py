@@ -140,3 +140,35 @@ def test_nothing_secret_is_printed(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     document: dict[str, Any] = json.loads((data_dir / "service-keys.json").read_text())
     assert document["kek"] not in result.output
     assert document["pepper"] not in result.output
+
+
+def test_a_running_service_follows_the_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VLT-ENC-003, without downtime: a service that keeps running across
+    ``proctor vault rotate-key`` opens the re-wrapped values and seals new ones under the
+    new KEK, so nothing it writes afterwards depends on the dropped key."""
+    _clean_env(monkeypatch)
+    data_dir = tmp_path / "data"
+    service = _start(data_dir, {})
+    try:
+        providers = service.vault_components.providers
+        providers.create_oauth2(_provider("crm", "secret-one-1"))
+        old_ids = key_ids_in_use(service.database)
+
+        result = runner.invoke(app, ["rotate-key", "--data-dir", str(data_dir)])
+        assert result.exit_code == 0, result.output
+
+        assert providers.oauth2_provider("crm").client_secret == "secret-one-1"
+        providers.create_oauth2(_provider("finance", "secret-two-2"))
+        in_use = key_ids_in_use(service.database)
+        assert len(in_use) == 1
+        assert in_use.isdisjoint(old_ids)
+    finally:
+        service.close()
+    restarted = _start(data_dir, {})  # only the new KEK exists on disk now
+    try:
+        providers = restarted.vault_components.providers
+        assert providers.oauth2_provider("finance").client_secret == "secret-two-2"
+    finally:
+        restarted.close()
