@@ -31,6 +31,9 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
         "audit": "the append-only audit log (spec §8)",
         "control_plane": "the native control plane, so the kit can provision the target",
         "dpop": "DPoP sender-constrained tokens (RFC 9449)",
+        "three_legged": "3-legged (user-delegated) flows against the kit's mock OAuth provider",
+        "workload_principals": "credentials whose principal is one workload (AgentCore: SigV4 "
+        "keys limited to one workload identity)",
     }
 )
 

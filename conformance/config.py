@@ -40,6 +40,8 @@ from proctor.conformance.errors import ConfigError
 
 __all__ = [
     "PROFILES",
+    "AgentCoreTarget",
+    "AwsCredentials",
     "ClientCredentials",
     "ClientCredentialsSubjectToken",
     "CommandSubjectToken",
@@ -154,6 +156,53 @@ class MockIdps(_Model):
         return value
 
 
+class AwsCredentials(_Model):
+    """Static AWS credentials the kit signs with (SigV4, signing name ``bedrock-agentcore``)."""
+
+    access_key_id: str = Field(min_length=1)
+    secret_access_key: SecretStr
+    session_token: SecretStr | None = None
+
+
+class AgentCoreTarget(_Model):
+    """Profile ``agentcore``: how the kit reaches the target through boto3 (see
+    ``docs/conformance/agentcore.md`` and :mod:`proctor.conformance.agentcore`).
+
+    The endpoints default to ``url``. ``credentials`` sign as the admin principal (every
+    operation of both planes); ``workload_principals`` maps workload identity names the kit
+    creates to credentials limited to that workload. ``dev_mode`` says the target accepts
+    any signature, so the SigV4 and principal checks are skipped. ``jwt_workload`` is a
+    workload identity the operator set up to trust the user tokens of mock IdP
+    ``user_idp``; ``oauth_provider`` is the base URL of the kit's mock OAuth provider.
+    """
+
+    region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
+    data_endpoint: str | None = None
+    control_endpoint: str | None = None
+    credentials: AwsCredentials | None = None
+    dev_mode: bool = False
+    workload_principals: dict[str, AwsCredentials] = Field(default_factory=dict)
+    jwt_workload: str | None = None
+    user_idp: str | None = None
+    oauth_provider: str | None = None
+    return_url: str = "http://localhost:8081/oauth2/callback"
+
+    @field_validator("data_endpoint", "control_endpoint", "oauth_provider")
+    @classmethod
+    def _urls(cls, value: str | None) -> str | None:
+        return None if value is None else _check_http_url(value, "agentcore endpoint")
+
+    def secrets(self) -> list[str]:
+        found = []
+        for keys in [self.credentials, *self.workload_principals.values()]:
+            if keys is None:
+                continue
+            found.append(keys.secret_access_key.get_secret_value())
+            if keys.session_token is not None:
+                found.append(keys.session_token.get_secret_value())
+        return found
+
+
 JSONScalar = str | int | float | bool | None
 
 
@@ -168,6 +217,7 @@ class TargetConfig(_Model):
     audiences: list[str] = Field(
         default_factory=list, description="audiences/resources the kit's clients may request"
     )
+    agentcore: AgentCoreTarget = Field(default_factory=AgentCoreTarget)
     timeout: float = Field(default=10.0, gt=0, description="seconds per HTTP request")
     verify_tls: bool = True
     suite_options: dict[str, dict[str, JSONScalar | list[JSONScalar]]] = Field(
@@ -216,6 +266,7 @@ class TargetConfig(_Model):
         source = self.subject_token
         if isinstance(source, MockIdpSubjectToken) and source.client_secret is not None:
             found.append(source.client_secret.get_secret_value())
+        found += self.agentcore.secrets()
         return found
 
 
