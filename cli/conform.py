@@ -29,10 +29,13 @@ app = typer.Typer(
 def embedded_target_factory() -> TargetFactory | None:
     """The embedded target (mock IdPs + the reference service) for a run with no target.
 
-    ``None`` until the embedded target is wired in: then ``proctor conform`` without
-    ``--target`` starts it through this factory.
+    ``proctor conform`` without ``--target`` and ``--config`` starts it through this
+    factory (:func:`proctor.cli.embedded_target.embedded_target`). Imported lazily: a run
+    against a real target never loads the reference service.
     """
-    return None
+    from proctor.cli.embedded_target import embedded_target
+
+    return embedded_target
 
 
 def _fail(message: str) -> typer.Exit:

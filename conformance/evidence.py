@@ -227,7 +227,7 @@ class Redactor:
         elif ctype.endswith("json") or ctype.endswith("+json"):
             try:
                 redacted = json.dumps(self.json_value(json.loads(text)), ensure_ascii=False)
-            except ValueError:
+            except (ValueError, RecursionError):  # not JSON, or nested beyond the stack
                 redacted = self.text(text)
         else:
             redacted = self.text(text)

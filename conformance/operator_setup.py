@@ -16,6 +16,7 @@ from proctor.conformance.config import (
     MockIdpSubjectToken,
     TargetConfig,
 )
+from proctor.conformance.provisioning import plan_lines
 from proctor.conformance.target import metadata_url
 
 __all__ = ["setup_instructions"]
@@ -112,6 +113,25 @@ def setup_instructions(config: TargetConfig) -> str:
     if config.profile == "proctor":
         state = "set" if config.credentials.admin_token else "MISSING"
         lines.append(f"- control-plane admin token (`credentials.admin_token`): {state}")
+
+    lines += ["", "## What the kit provisions", ""]
+    if config.profile == "proctor" and "control_plane" in config.capabilities:
+        lines.append(
+            "The kit creates these objects itself through the control plane, from the mock "
+            "IdPs configured above; configure none of them by hand:"
+        )
+        lines += ["", *plan_lines()]
+    elif config.profile == "proctor":
+        lines.append(
+            "`control_plane` is not declared: the checks of the native API that need these "
+            "objects are skipped. Declare it to let the kit create them:"
+        )
+        lines += ["", *plan_lines()]
+    else:
+        lines.append(
+            "Nothing: the checks that provision authorizers and workloads apply to the "
+            "`proctor` profile only."
+        )
 
     lines += ["", "## Audiences the clients may request", ""]
     lines += [f"- `{a}`" for a in config.audiences] or ["- none configured (`audiences`)"]

@@ -192,10 +192,12 @@ def _connect(
 
 
 def _reproduction(
-    options: RunOptions, label: str, seed: int | None
+    options: RunOptions, label: str | None, seed: int | None
 ) -> Callable[[CheckResult], str]:
+    """The command that reruns one check (``label`` ``None``: the embedded target)."""
+
     def command(result: CheckResult) -> str:
-        parts = ["proctor", "conform", "--target", label]
+        parts = ["proctor", "conform", *(("--target", label) if label else ())]
         if options.config_path is not None:
             parts += ["--config", str(options.config_path)]
         if options.profile is not None:
@@ -213,6 +215,10 @@ def _reproduction(
         return shlex.join(parts)
 
     return command
+
+
+def _label(target: Target) -> str | None:
+    return None if target.embedded else target.label
 
 
 # -- running the checks ----------------------------------------------------------------
@@ -381,7 +387,7 @@ def _run_serial(
         max_examples=options.max_examples,
         seed=seed,
         strict=True,
-        reproduce=_reproduction(options, target.label, seed),
+        reproduce=_reproduction(options, _label(target), seed),
     )
     if progress is not None:
         session.on_collected = progress.collected
@@ -399,7 +405,7 @@ def _run_parallel(
     progress: _Progress | None,
 ) -> list[CheckResult]:
     """One worker process per suite, at most ``options.workers`` at a time."""
-    reproduce = _reproduction(options, target.label, seed)
+    reproduce = _reproduction(options, _label(target), seed)
     results: list[CheckResult] = []
     with tempfile.TemporaryDirectory(prefix="proctor-workers-") as tmp:
 
@@ -511,6 +517,7 @@ def run(
             )
         else:
             target = Target(config, connection)
+            config = target.config
             redactor, label = target.redactor, target.label
             try:
                 unreachable = _probe(target)

@@ -47,6 +47,10 @@ class TargetConnection:
     ``transport`` ``None`` means the real network. ``mounts`` route other origins (e.g.
     in-process mock IdPs, ``{"http://okta.test": transport}``) as :class:`httpx.Client`
     mounts do. ``label`` is how reproduction commands name the target (default: the URL).
+    ``config``, when set, replaces the runner's target config: a factory that starts the
+    target itself (the embedded reference) knows its URL, credentials and capabilities
+    only once it runs. ``embedded`` says the target lives only for this run, so
+    reproduction commands name no ``--target``.
     """
 
     base_url: str
@@ -54,6 +58,8 @@ class TargetConnection:
     mounts: Mapping[str, httpx.BaseTransport] = field(default_factory=dict)
     idp_urls: Mapping[str, str] = field(default_factory=dict)
     label: str | None = None
+    config: TargetConfig | None = None
+    embedded: bool = False
 
 
 #: Given the target config, a context manager that starts what is needed and yields the
@@ -77,12 +83,14 @@ class Target:
     """The target under test, with a recording HTTP client."""
 
     def __init__(self, config: TargetConfig, connection: TargetConnection) -> None:
+        config = connection.config or config
         self.config = config
         self.base_url: str = connection.base_url
         self.profile: Profile = config.profile
         self.capabilities: frozenset[str] = frozenset(config.capabilities)
         self.credentials = config.credentials
         self.label: str = connection.label or connection.base_url
+        self.embedded: bool = connection.embedded
         self.idp_urls: dict[str, str] = {**config.mock_idps.issuers, **connection.idp_urls}
         self.redactor = Redactor(config.secrets())
         self.recorder = Recorder(self.redactor)

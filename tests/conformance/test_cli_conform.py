@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import typer
@@ -35,11 +36,37 @@ def _config(tmp_path: Path, text: str = CONFIG) -> Path:
     return path
 
 
-def test_no_target_is_a_usage_error_naming_the_embedded_target() -> None:
-    result = runner.invoke(root, ["conform"])
-    assert result.exit_code == 2
-    assert "embedded target" in result.output
-    assert "--target URL" in result.output
+def test_no_target_runs_the_embedded_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    from proctor.cli.embedded_target import embedded_target
+    from proctor.conformance.runner import RunOptions
+
+    seen: list[tuple[RunOptions, object]] = []
+
+    def fake_run(options: RunOptions, *, target_factory: object, console: object) -> object:
+        seen.append((options, target_factory))
+        return SimpleNamespace(exit_code=0)
+
+    monkeypatch.setattr(conform, "run", fake_run)
+    result = runner.invoke(root, ["conform", "--suite", "authorizer"])
+    assert result.exit_code == 0, result.output
+    ((options, factory),) = seen
+    assert factory is embedded_target
+    assert options.target is None
+    assert options.config_path is None
+    assert list(options.suites) == ["authorizer"]
+
+
+def test_a_target_url_runs_without_the_embedded_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+
+    def fake_run(options: object, *, target_factory: object, console: object) -> object:
+        seen.append(target_factory)
+        return SimpleNamespace(exit_code=1)
+
+    monkeypatch.setattr(conform, "run", fake_run)
+    result = runner.invoke(root, ["conform", "--target", "https://sts.example.com"])
+    assert result.exit_code == 1
+    assert seen == [None]
 
 
 @pytest.mark.parametrize(
