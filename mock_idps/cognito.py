@@ -77,6 +77,7 @@ from proctor.mock_idps.profile import (
     AuthServer,
     Endpoint,
     EndpointHandler,
+    IssuedTokens,
     JwtSpec,
     KeyFactory,
     Lifetimes,
@@ -456,24 +457,17 @@ class CognitoProfile(VendorProfile):
     def demo_scopes(self, server: AuthServer, client: Client) -> tuple[str, ...]:
         """What a sign-in without ``scope`` gets: every scope of the app client (Cognito
         has no ``offline_access``; the code flow always returns a refresh token)."""
-        return self.grant_scopes(
-            server, client, None, grant_type="authorization_code", params=Params(())
-        )
+        return self.grant_scopes(server, client, Params(()), grant_type="authorization_code")
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
         """No ``scope``: every scope of the app client (custom ones for client
         credentials). A scope the pool does not know, or the app client may not use, is
         ``invalid_scope`` (observed; the documentation says such scopes are ignored);
         ``email``, ``phone`` and ``profile`` need ``openid``; client credentials take
         custom scopes only."""
+        requested = params.get("scope")
         machine = grant_type == "client_credentials"
         allowed = list(client.scopes) if client.scopes is not None else sorted(server.scopes)
         if requested is None:
@@ -586,25 +580,16 @@ class CognitoProfile(VendorProfile):
             claims["email"] = user.mail
         return JwtSpec(claims, purpose=ID_PURPOSE)
 
-    def token_response(
-        self,
-        ctx: TokenContext,
-        *,
-        access_token: str,
-        expires_in: int,
-        id_token: str | None = None,
-        refresh_token: str | None = None,
-        issued_token_type: str | None = None,
-    ) -> dict[str, Any]:
+    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
         """``{id_token?, access_token, refresh_token?, expires_in, token_type}`` (observed
         member order); Cognito sends no ``scope``."""
         body: dict[str, Any] = {}
-        if id_token is not None:
-            body["id_token"] = id_token
-        body["access_token"] = access_token
-        if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        body["expires_in"] = expires_in
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
+        body["access_token"] = tokens.access_token
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        body["expires_in"] = tokens.expires_in
         body["token_type"] = self.token_type
         return body
 

@@ -55,12 +55,13 @@ fixtures) need. A profile declares:
 *Claim shaping* (plain functions of a :class:`~proctor.mock_idps.profile.TokenContext`)
     ``access_token(ctx) -> JwtSpec`` and ``id_token(ctx) -> JwtSpec`` return the claims,
     the extra header members (``typ``, ``x5t``, ``nonce``) and the key purpose;
-    ``token_response(ctx, ...)`` the token endpoint body (Entra's ``ext_expires_in``);
+    ``token_response(ctx, tokens)`` the token endpoint body from the
+    :class:`~proctor.mock_idps.profile.IssuedTokens` (Entra's ``ext_expires_in``);
     ``userinfo(...)``, ``introspection(...)``, ``discovery(server, endpoint)``;
     ``user_id(user)`` the vendor-shaped user ID; ``refresh_token_value()``.
 
 *Requests*
-    ``grant_scopes(server, client, requested, grant_type=, params=)`` decides the granted
+    ``grant_scopes(server, client, params, grant_type=)`` decides the granted
     scopes (Entra's ``resource=`` and ``/.default``, Okta's default scopes);
     ``audience(server, scopes, params)``; ``grants()`` adds or replaces grant handlers
     (Entra's jwt-bearer on-behalf-of), each a :class:`~proctor.mock_idps.grants.Grant`;
@@ -125,6 +126,7 @@ from proctor.mock_idps.messages import Params, Request, Response, add_query
 from proctor.mock_idps.profile import (
     AuthServer,
     Endpoint,
+    IssuedTokens,
     JwtSpec,
     KeyFactory,
     TokenContext,
@@ -403,10 +405,7 @@ class Engine:
                 params={"grant_types": ", ".join(client.grant_types)},
             )
         self.check_policy(server, client)
-        scopes = self.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type="authorization_code", params=params
-        )
-        self.check_client_scopes(client, scopes)
+        scopes = self.requested_scopes(server, client, params, "authorization_code")
         challenge, method = pkce.check_challenge(
             params.get("code_challenge"),
             params.get("code_challenge_method"),
@@ -434,6 +433,15 @@ class Engine:
         api = server.api
         if api is not None and api.clients is not None and client.client_id not in api.clients:
             raise AccessDenied("The access policy denies this client.", reason="policy_denied")
+
+    def requested_scopes(
+        self, server: AuthServer, client: Client, params: Params, grant_type: str
+    ) -> tuple[str, ...]:
+        """The scopes a request may have (RFC 6749 §3.3): the vendor's scope rules for
+        ``params``'s ``scope``, then the client's allow-list."""
+        scopes = self.profile.grant_scopes(server, client, params, grant_type=grant_type)
+        self.check_client_scopes(client, scopes)
+        return scopes
 
     def check_client_scopes(self, client: Client, scopes: tuple[str, ...]) -> None:
         if client.scopes is not None and not set(scopes) <= set(client.scopes):
@@ -880,14 +888,8 @@ class Engine:
                         family_id,
                         None if lifetime is None else self.clock.now() + lifetime,
                     )
-        return self.profile.token_response(
-            ctx,
-            access_token=access,
-            expires_in=expires_in,
-            id_token=id_jwt,
-            refresh_token=refresh_value,
-            issued_token_type=issued_token_type,
-        )
+        issued = IssuedTokens(access, expires_in, id_jwt, refresh_value, issued_token_type)
+        return self.profile.token_response(ctx, issued)
 
     def sign(
         self,
@@ -1112,10 +1114,7 @@ class Engine:
                 params={"grant_types": ", ".join(client.grant_types)},
             )
         self.check_policy(server, client)
-        scopes = self.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type=DEVICE_CODE, params=params
-        )
-        self.check_client_scopes(client, scopes)
+        scopes = self.requested_scopes(server, client, params, DEVICE_CODE)
         lifetimes = self.profile.lifetimes(server)
         user_code = "".join(secrets.choice(_USER_CODE_ALPHABET) for _ in range(8))
         grant = DeviceGrant(

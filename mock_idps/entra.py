@@ -105,6 +105,7 @@ from proctor.mock_idps.profile import (
     AuthServer,
     Endpoint,
     EndpointHandler,
+    IssuedTokens,
     JwtSpec,
     KeyFactory,
     Lifetimes,
@@ -1200,10 +1201,7 @@ class OnBehalfOfGrant:
         user = engine.user(record.username)
         if user is None:
             raise InvalidGrant("The assertion is invalid.", reason="obo_assertion_invalid")
-        scopes = engine.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type=self.grant_type, params=params
-        )
-        engine.check_client_scopes(client, scopes)
+        scopes = engine.requested_scopes(server, client, params, self.grant_type)
         auth_time = claims.get("auth_time")
         when = auth_time if isinstance(auth_time, int) else None
         family = engine.new_family(server, client, user.username, scopes, when)
@@ -1430,18 +1428,13 @@ class EntraProfile(VendorProfile):
         return (*OIDC_SCOPE_NAMES, *own)
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
         """v2.0: ``scope`` names one resource (``{App ID URI or app ID}/{scope}``, bare
         names are Microsoft Graph's) plus OpenID scopes; client credentials need exactly
         ``{resource}/.default``. v1.0: ``resource`` names the resource. A granted scope is
         kept as the client spelled its resource (the v1.0 ``aud`` echoes that spelling)."""
+        requested = params.get("scope")
         self._check_app(server, client, grant_type)
         site = _site(server)
         tenant = site.tenant.id if site.tenant else site.segment
@@ -1716,16 +1709,7 @@ class EntraProfile(VendorProfile):
         """v2.0: with ``offline_access``; v1.0 endpoints always return one."""
         return _site(ctx.server).version == 1 or "offline_access" in ctx.scopes
 
-    def token_response(
-        self,
-        ctx: TokenContext,
-        *,
-        access_token: str,
-        expires_in: int,
-        id_token: str | None = None,
-        refresh_token: str | None = None,
-        issued_token_type: str | None = None,
-    ) -> dict[str, Any]:
+    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
         """v2.0 endpoints: numbers, ``scope`` with full scope names (none for app-only
         tokens). v1.0 endpoints: strings, ``expires_on``, ``not_before``, ``resource``, and
         short scope names (observed)."""
@@ -1738,21 +1722,21 @@ class EntraProfile(VendorProfile):
             if not app_only:
                 body["scope"] = " ".join(n for n in names if not _is_oidc(n))
             body.update(
-                expires_in=str(expires_in),
-                ext_expires_in=str(expires_in),
-                expires_on=str(ctx.now + expires_in),
+                expires_in=str(tokens.expires_in),
+                ext_expires_in=str(tokens.expires_in),
+                expires_on=str(ctx.now + tokens.expires_in),
                 not_before=str(ctx.now),
                 resource=ctx.audience,
             )
         else:
             if not app_only:
                 body["scope"] = " ".join(self._v2_scope_names(ctx, resource))
-            body.update(expires_in=expires_in, ext_expires_in=expires_in)
-        body["access_token"] = access_token
-        if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        if id_token is not None:
-            body["id_token"] = id_token
+            body.update(expires_in=tokens.expires_in, ext_expires_in=tokens.expires_in)
+        body["access_token"] = tokens.access_token
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
         return body
 
     def _v2_scope_names(self, ctx: TokenContext, resource: Resource) -> list[str]:

@@ -204,10 +204,7 @@ class ClientCredentialsGrant:
                 "Public clients cannot use the client_credentials grant.",
                 reason="client_credentials_public",
             )
-        scopes = engine.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type=self.grant_type, params=params
-        )
-        engine.check_client_scopes(client, scopes)
+        scopes = engine.requested_scopes(server, client, params, self.grant_type)
         return engine.issue(
             server, client, None, scopes, self.grant_type, refresh=False, params=params
         )
@@ -297,10 +294,7 @@ class TokenExchangeGrant:
             or not engine.is_active(record)
         ):
             raise InvalidGrant("The 'subject_token' is invalid.", reason="subject_token_invalid")
-        scopes = engine.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type=self.grant_type, params=params
-        )
-        engine.check_client_scopes(client, scopes)
+        scopes = engine.requested_scopes(server, client, params, self.grant_type)
         user = engine.user(record.username) if record.username else None
         return engine.issue(
             server,

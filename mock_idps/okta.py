@@ -236,14 +236,9 @@ class OktaProfile(VendorProfile):
 
     # -- requests ------------------------------------------------------------------------
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
+        requested = params.get("scope")
         machine = grant_type in ("client_credentials", TOKEN_EXCHANGE)
         if requested is None:
             if machine and server.api is not None and server.api.default_scopes:

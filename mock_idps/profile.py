@@ -36,6 +36,7 @@ __all__ = [
     "AuthServer",
     "Endpoint",
     "EndpointHandler",
+    "IssuedTokens",
     "JwtSpec",
     "KeyFactory",
     "Lifetimes",
@@ -149,6 +150,18 @@ class TokenContext:
     family_id: str | None = None
     """The grant family (one user authorization) the token belongs to, if any (Cognito
     derives ``origin_jti`` from it, so refreshed tokens keep it)."""
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """What one grant issued: the token endpoint's body is made of these (RFC 6749 §5.1,
+    RFC 8693 §2.2.1; a vendor decides the member names, order and types)."""
+
+    access_token: str
+    expires_in: int
+    id_token: str | None = None
+    refresh_token: str | None = None
+    issued_token_type: str | None = None
 
 
 EndpointHandler = Callable[["Engine", AuthServer, "Request"], Response]
@@ -286,15 +299,10 @@ class VendorProfile:
         )
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
         """The scopes to grant, or raise: unknown scopes are ``invalid_scope``."""
+        requested = params.get("scope")
         if requested is None:
             raise InvalidScope("The 'scope' parameter is required.", reason="scope_missing")
         scopes = tuple(dict.fromkeys(requested.split(" ")))
@@ -322,29 +330,20 @@ class VendorProfile:
         must also have the ``refresh_token`` grant). OIDC: only with ``offline_access``."""
         return "offline_access" in ctx.scopes
 
-    def token_response(
-        self,
-        ctx: TokenContext,
-        *,
-        access_token: str,
-        expires_in: int,
-        id_token: str | None = None,
-        refresh_token: str | None = None,
-        issued_token_type: str | None = None,
-    ) -> dict[str, Any]:
+    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
         """The token endpoint's JSON body (RFC 6749 §5.1, RFC 8693 §2.2.1)."""
         body: dict[str, Any] = {
             "token_type": self.token_type,
-            "expires_in": expires_in,
-            "access_token": access_token,
+            "expires_in": tokens.expires_in,
+            "access_token": tokens.access_token,
             "scope": " ".join(ctx.scopes),
         }
-        if refresh_token is not None:
-            body["refresh_token"] = refresh_token
-        if id_token is not None:
-            body["id_token"] = id_token
-        if issued_token_type is not None:
-            body["issued_token_type"] = issued_token_type
+        if tokens.refresh_token is not None:
+            body["refresh_token"] = tokens.refresh_token
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
+        if tokens.issued_token_type is not None:
+            body["issued_token_type"] = tokens.issued_token_type
         return body
 
     def userinfo(

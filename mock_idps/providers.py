@@ -136,6 +136,7 @@ from proctor.mock_idps.messages import Params, Request, Response
 from proctor.mock_idps.profile import (
     AuthServer,
     Endpoint,
+    IssuedTokens,
     JwtSpec,
     Lifetimes,
     TokenContext,
@@ -442,10 +443,7 @@ class ProviderTokenExchangeGrant:
             claims = _verify_foreign(engine, subject_token)
         if claims is None:
             raise InvalidGrant("The 'subject_token' is invalid.", reason="subject_token_invalid")
-        scopes = engine.profile.grant_scopes(
-            server, client, params.get("scope"), grant_type=self.grant_type, params=params
-        )
-        engine.check_client_scopes(client, scopes)
+        scopes = engine.requested_scopes(server, client, params, self.grant_type)
         user = None
         for name in ("email", "preferred_username", "sub"):
             value = claims.get(name)
@@ -619,16 +617,11 @@ class ProviderProfile(VendorProfile):
         }
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
         """Scopes within the requested resource's (RFC 8707 §2); the resource's default
         scopes when none are requested (RFC 6749 §3.3)."""
+        requested = params.get("scope")
         target = _target(server, params.pairs)
         resources = _resources(server)
         allowed, defaults = resources[target or server.audience or ""]
@@ -872,21 +865,16 @@ class GoogleProvider(ProviderProfile):
         return "1" + str(digest % 10**20).zfill(20)
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
+        requested = params.get("scope")
         if requested is None:
             raise InvalidRequest("Missing required parameter: scope", reason="scope_missing")
         if grant_type == "authorization_code":
             access_type = params.get("access_type")
             if access_type not in (None, "online", "offline"):
                 raise InvalidRequest("Invalid access_type.", reason="access_type_invalid")
-        return super().grant_scopes(server, client, requested, grant_type=grant_type, params=params)
+        return super().grant_scopes(server, client, params, grant_type=grant_type)
 
     def offline_grant(
         self,
@@ -924,24 +912,18 @@ class GoogleProvider(ProviderProfile):
     def refresh_token_value(self) -> str:
         return "1//0" + secrets.token_urlsafe(64)
 
-    def token_response(
-        self,
-        ctx: TokenContext,
-        *,
-        access_token: str,
-        expires_in: int,
-        id_token: str | None = None,
-        refresh_token: str | None = None,
-        issued_token_type: str | None = None,
-    ) -> dict[str, Any]:
+    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
         """Google's member order; no ``refresh_token`` in a refresh response (no rotation)."""
-        body: dict[str, Any] = {"access_token": access_token, "expires_in": expires_in}
-        if refresh_token is not None and ctx.grant_type != "refresh_token":
-            body["refresh_token"] = refresh_token
+        body: dict[str, Any] = {
+            "access_token": tokens.access_token,
+            "expires_in": tokens.expires_in,
+        }
+        if tokens.refresh_token is not None and ctx.grant_type != "refresh_token":
+            body["refresh_token"] = tokens.refresh_token
         body["scope"] = " ".join(ctx.scopes)
         body["token_type"] = self.token_type
-        if id_token is not None:
-            body["id_token"] = id_token
+        if tokens.id_token is not None:
+            body["id_token"] = tokens.id_token
         return body
 
     def id_token(self, ctx: TokenContext) -> JwtSpec:
@@ -1105,19 +1087,14 @@ class GithubProvider(ProviderProfile):
         return tuple(dict.fromkeys(s for s in requested.replace(",", " ").split(" ") if s))
 
     def grant_scopes(
-        self,
-        server: AuthServer,
-        client: Client,
-        requested: str | None,
-        *,
-        grant_type: str,
-        params: Params,
+        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
     ) -> tuple[str, ...]:
         """No scope means no scopes (GitHub's default is an empty list)."""
+        requested = params.get("scope")
         if requested is None or not requested.strip(" ,"):
             _target(server, params.pairs)
             return ()
-        return super().grant_scopes(server, client, requested, grant_type=grant_type, params=params)
+        return super().grant_scopes(server, client, params, grant_type=grant_type)
 
     def refresh_allowed(self, ctx: TokenContext) -> bool:
         return bool(ctx.server.settings.get("expiring"))
@@ -1131,21 +1108,12 @@ class GithubProvider(ProviderProfile):
     def refresh_token_value(self) -> str:
         return "ghr_" + _base62(76)
 
-    def token_response(
-        self,
-        ctx: TokenContext,
-        *,
-        access_token: str,
-        expires_in: int,
-        id_token: str | None = None,
-        refresh_token: str | None = None,
-        issued_token_type: str | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"access_token": access_token}
+    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
+        body: dict[str, Any] = {"access_token": tokens.access_token}
         if ctx.server.settings.get("expiring"):
-            body["expires_in"] = expires_in
-            if refresh_token is not None:
-                body["refresh_token"] = refresh_token
+            body["expires_in"] = tokens.expires_in
+            if tokens.refresh_token is not None:
+                body["refresh_token"] = tokens.refresh_token
                 body["refresh_token_expires_in"] = ctx.lifetimes.refresh
         body["scope"] = ",".join(ctx.scopes)
         body["token_type"] = self.token_type
