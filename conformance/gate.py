@@ -152,6 +152,9 @@ class GateVerdict:
 
     @property
     def label(self) -> str:
+        if self.exit_code is ExitCode.CONFORMANT and self.allowed:
+            # CONF-VERD-001: a failure excused by the allow-list is still a failure.
+            return "not conformant (every MUST failure allow-listed)"
         return {
             ExitCode.CONFORMANT: "conformant",
             ExitCode.MUST_FAILED: "not conformant",

@@ -54,6 +54,8 @@ def test_an_allowed_failure_does_not_fail_the_gate(run_kit: RunKit, tmp_path: Pa
     )
     run = run_kit(flaws=BROKEN, allow=allow)
     assert run.outcome.exit_code is ExitCode.CONFORMANT
+    # CONF-VERD-001: exit 0, but a failure excused by the allow-list is no conformance.
+    assert run.outcome.verdict.label == "not conformant (every MUST failure allow-listed)"
     assert run.outcome.verdict.allowed[ISSUER_CHECK].issue == "PLAT-1"
     assert [s.state for s in run.outcome.verdict.entries] == ["used"]
 
