@@ -21,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from proctor.mock_idps import admin, vendors
+from proctor.mock_idps.asgi import from_starlette, to_starlette
 from proctor.mock_idps.clock import Clock
 from proctor.mock_idps.config import IdpConfig, load_config
 from proctor.mock_idps.engine import Engine
@@ -52,16 +53,7 @@ class MockIdpApp:
 
     async def _vendor(self, request: StarletteRequest) -> StarletteResponse:
         engine = self.engine
-        body = await request.body()
-        req = Request(
-            method=request.method,
-            path=request.url.path,
-            query=tuple(parse_qsl(request.url.query, keep_blank_values=True)),
-            headers={k.lower(): v for k, v in request.headers.items()},
-            body=body,
-            cookies=dict(request.cookies),
-            scheme=request.url.scheme,
-        )
+        req = await from_starlette(request)
         route = engine.route(req.path)
         kind = route.kind if route else None
         server_id = route.server.id if route and route.server else None
@@ -72,7 +64,7 @@ class MockIdpApp:
             response = engine.handle(req)
         form: tuple[tuple[str, str], ...] = ()
         if req.media_type == "application/x-www-form-urlencoded":
-            form = tuple(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            form = tuple(parse_qsl(req.body.decode("utf-8", "replace"), keep_blank_values=True))
         engine.requests.record(
             time=engine.clock.now(),
             method=req.method,
@@ -84,7 +76,7 @@ class MockIdpApp:
             form=form,
             headers=dict(req.headers),
         )
-        return _to_starlette(response)
+        return to_starlette(response)
 
     async def _faulty(self, fault: FaultSpec, req: Request) -> Response:
         if fault.delay:
@@ -95,14 +87,6 @@ class MockIdpApp:
             route = self.engine.route(req.path)
             return self.engine.fault_response(fault.status, route)
         return self.engine.handle(req)
-
-
-def _to_starlette(response: Response) -> StarletteResponse:
-    out = StarletteResponse(
-        content=response.body, status_code=response.status, media_type=response.media_type
-    )
-    out.raw_headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers)
-    return out
 
 
 def create_app(

@@ -53,14 +53,13 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urlsplit
 
 from joserfc.jwk import RSAKey
 
 from proctor.mock_idps import pages
-from proctor.mock_idps.config import Client, IdpConfig, User, load_config
+from proctor.mock_idps.config import Client, IdpConfig, User
 from proctor.mock_idps.errors import (
     InvalidClient,
     InvalidRequest,
@@ -333,6 +332,7 @@ class CognitoProfile(VendorProfile):
     title = "Amazon Cognito"
     default_host = "cognito-idp.us-east-1.amazonaws.com"
     default_port = 8712
+    defaults_file = "cognito_defaults.yaml"
     session_cookie = "cognito"
     login_path = "/login"
     device_verification_path = None
@@ -340,10 +340,6 @@ class CognitoProfile(VendorProfile):
     error_descriptions = COGNITO_ERRORS
 
     # -- configuration -------------------------------------------------------------------
-    def default_config(self) -> IdpConfig:
-        text = files("proctor.mock_idps").joinpath("cognito_defaults.yaml").read_text("utf-8")
-        return load_config(text)
-
     def validate_config(self, config: IdpConfig) -> None:
         UserPool.from_config(config)
         known = set(pool_scopes(config))

@@ -94,7 +94,7 @@ import binascii
 import hmac
 import secrets
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, cast
 from urllib.parse import unquote_plus, urlencode
@@ -954,6 +954,19 @@ class Engine:
         with self.state.locked() as st:
             return st.issued.get(token_hash(token))
 
+    def active_access_token(self, token: str, servers: Collection[str]) -> IssuedToken | None:
+        """The record of ``token`` if it is an access token issued (or minted) at one of
+        ``servers`` and still active (not revoked, expired or before ``nbf``)."""
+        record = self.token_record(token)
+        if (
+            record is None
+            or record.kind != "access"
+            or record.server_id not in servers
+            or not self.is_active(record)
+        ):
+            return None
+        return record
+
     def is_active(self, record: IssuedToken) -> bool:
         now = self.clock.now()
         if record.revoked:
@@ -978,14 +991,8 @@ class Engine:
             missing = InvalidToken("The access token is missing.", reason="userinfo_token_missing")
             missing.headers["www-authenticate"] = 'Bearer realm="userinfo"'
             raise missing
-        record = self.token_record(token.strip())
-        if (
-            record is None
-            or record.kind != "access"
-            or record.server_id != server.id
-            or not self.is_active(record)
-            or record.username is None
-        ):
+        record = self.active_access_token(token.strip(), (server.id,))
+        if record is None or record.username is None:
             raise invalid
         user = self.user(record.username)
         if user is None:

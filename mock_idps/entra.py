@@ -61,7 +61,6 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from importlib.resources import files
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -82,7 +81,6 @@ from proctor.mock_idps.config import (
     Client,
     IdpConfig,
     User,
-    load_config,
 )
 from proctor.mock_idps.errors import (
     InvalidClient,
@@ -1282,16 +1280,13 @@ class EntraProfile(VendorProfile):
     title = "Microsoft Entra ID"
     default_host = LOGIN_HOST
     default_port = 8720
+    defaults_file = "entra_defaults.yaml"
     session_cookie = "ESTSAUTH"
     login_path = "/common/login"
     device_verification_path = "/common/oauth2/deviceauth"
     pkce_methods = ("S256", "plain")
 
     # -- configuration -------------------------------------------------------------------
-    def default_config(self) -> IdpConfig:
-        text = files("proctor.mock_idps").joinpath("entra_defaults.yaml").read_text("utf-8")
-        return load_config(text)
-
     def validate_config(self, config: IdpConfig) -> None:
         Directory.build(config)
 

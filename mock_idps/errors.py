@@ -29,7 +29,9 @@ Error tree::
     ├── InsufficientScope       insufficient_scope         403  RFC 6750 §3.1
     ├── ServerError             server_error               5xx  RFC 6749 §4.1.2.1 (faults)
     ├── NotFound                not_found                  404  (HTTP)
-    └── MethodNotAllowed        method_not_allowed         405  (HTTP)
+    ├── MethodNotAllowed        method_not_allowed         405  (HTTP)
+    ├── PayloadTooLarge         invalid_request            413  RFC 9110 §15.5.14 (resource APIs)
+    └── UnsupportedMediaType    invalid_request            415  RFC 9110 §15.5.16 (resource APIs)
 """
 
 from __future__ import annotations
@@ -54,10 +56,12 @@ __all__ = [
     "MethodNotAllowed",
     "NotFound",
     "OAuthError",
+    "PayloadTooLarge",
     "ServerError",
     "SlowDown",
     "UnauthorizedClient",
     "UnsupportedGrantType",
+    "UnsupportedMediaType",
     "UnsupportedResponseType",
     "UnsupportedTokenType",
 ]
@@ -216,3 +220,17 @@ class MethodNotAllowed(OAuthError):
 
     error = "method_not_allowed"
     status_code = 405
+
+
+class UnsupportedMediaType(OAuthError):
+    """The request body is not of a media type the operation accepts (RFC 9110 §15.5.16)."""
+
+    error = "invalid_request"
+    status_code = 415
+
+
+class PayloadTooLarge(OAuthError):
+    """The request body exceeds the API's limit (RFC 9110 §15.5.14)."""
+
+    error = "invalid_request"
+    status_code = 413

@@ -14,21 +14,12 @@ from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from proctor.mock_idps.profile import Endpoint
+
 __all__ = ["FAULT_ENDPOINTS", "Fault", "FaultSpec", "FaultTable"]
 
-FaultEndpoint = Literal[
-    "discovery",
-    "openid_configuration",
-    "oauth_authorization_server",
-    "jwks",
-    "authorize",
-    "token",
-    "userinfo",
-    "introspect",
-    "revoke",
-    "logout",
-    "device_authorization",
-]
+FaultEndpoint = Literal["discovery", Endpoint]
+"""A vendor endpoint, or ``discovery`` for both metadata documents."""
 FAULT_ENDPOINTS: frozenset[str] = frozenset(get_args(FaultEndpoint))
 _DISCOVERY = frozenset({"openid_configuration", "oauth_authorization_server"})
 

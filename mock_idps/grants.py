@@ -9,6 +9,7 @@ jwt-bearer on-behalf-of grant is one such addition).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from proctor.mock_idps import pkce
@@ -252,13 +253,16 @@ class DeviceCodeGrant:
 class TokenExchangeGrant:
     """RFC 8693 §2.1-2.2 as Okta profiles it: an access token in, an access token out.
 
-    ``subject_token_type`` must be the access-token URN, ``audience`` must be this
-    server's audience, and the subject token must be active and issued by this server
-    or one it trusts. The response adds ``issued_token_type`` and never carries a refresh
-    or ID token.
+    ``subject_token_type`` must be one of :attr:`subject_token_types` (Okta: the
+    access-token URN), ``requested_token_type``, when sent, the access-token URN; there is
+    no ``actor_token``. Okta's ``audience`` must be this server's audience, and the subject
+    token must be active and issued by this server or one it trusts. The response adds
+    ``issued_token_type`` and never carries a refresh or ID token. A provider's grant
+    (:mod:`proctor.mock_idps.providers`) changes :meth:`check_target` and :meth:`subject`.
     """
 
     grant_type: ClassVar[str] = TOKEN_EXCHANGE
+    subject_token_types: ClassVar[frozenset[str]] = frozenset({ACCESS_TOKEN_TYPE})
 
     def exchange(
         self, engine: Engine, server: AuthServer, client: Client, params: Params
@@ -269,7 +273,7 @@ class TokenExchangeGrant:
             )
         subject_token = params.require("subject_token")
         subject_type = params.require("subject_token_type")
-        if subject_type != ACCESS_TOKEN_TYPE:
+        if subject_type not in self.subject_token_types:
             raise InvalidRequest(
                 "The 'subject_token_type' is not supported.", reason="subject_token_type"
             )
@@ -282,20 +286,12 @@ class TokenExchangeGrant:
             raise InvalidRequest(
                 "The 'actor_token' parameter is not supported.", reason="actor_token"
             )
-        audience = params.require("audience")
-        if audience != server.audience:
-            raise InvalidTarget("The 'audience' is invalid.", reason="audience_invalid")
-        trusted = {server.id, *(server.api.trusted_servers if server.api else ())}
-        record = engine.token_record(subject_token)
-        if (
-            record is None
-            or record.kind != "access"
-            or record.server_id not in trusted
-            or not engine.is_active(record)
-        ):
+        self.check_target(server, params)
+        found = self.subject(engine, server, subject_token, subject_type)
+        if found is None:
             raise InvalidGrant("The 'subject_token' is invalid.", reason="subject_token_invalid")
+        claims, user = found
         scopes = engine.requested_scopes(server, client, params, self.grant_type)
-        user = engine.user(record.username) if record.username else None
         return engine.issue(
             server,
             client,
@@ -304,10 +300,26 @@ class TokenExchangeGrant:
             self.grant_type,
             refresh=False,
             id_token=False,
-            subject=record.claims,
+            subject=claims,
             issued_token_type=ACCESS_TOKEN_TYPE,
             params=params,
         )
+
+    def check_target(self, server: AuthServer, params: Params) -> None:
+        """Okta: ``audience`` is required and must be this server's audience."""
+        if params.require("audience") != server.audience:
+            raise InvalidTarget("The 'audience' is invalid.", reason="audience_invalid")
+
+    def subject(
+        self, engine: Engine, server: AuthServer, token: str, token_type: str
+    ) -> tuple[Mapping[str, Any], User | None] | None:
+        """The subject token's claims and user, or ``None`` if it is not acceptable: here
+        an active access token of this server or of one its API trusts."""
+        trusted = {server.id, *(server.api.trusted_servers if server.api else ())}
+        record = engine.active_access_token(token, trusted)
+        if record is None:
+            return None
+        return record.claims, engine.user(record.username) if record.username else None
 
 
 STANDARD_GRANTS: dict[str, Grant] = {

@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Mapping
-from importlib.resources import files
 from typing import Any
 
 from proctor.mock_idps.config import (
@@ -44,7 +43,6 @@ from proctor.mock_idps.config import (
     TOKEN_EXCHANGE,
     Client,
     IdpConfig,
-    load_config,
 )
 from proctor.mock_idps.errors import InvalidScope
 from proctor.mock_idps.keys import KeyRing
@@ -169,6 +167,7 @@ class OktaProfile(VendorProfile):
     title = "Okta"
     default_host = "example.okta.com"
     default_port = 8710
+    defaults_file = "okta_defaults.yaml"
     session_cookie = "sid"
     login_path = "/login/login.htm"
     device_verification_path = "/activate"
@@ -176,10 +175,6 @@ class OktaProfile(VendorProfile):
     error_descriptions = OKTA_ERRORS
 
     # -- configuration -------------------------------------------------------------------
-    def default_config(self) -> IdpConfig:
-        text = files("proctor.mock_idps").joinpath("okta_defaults.yaml").read_text("utf-8")
-        return load_config(text)
-
     def validate_config(self, config: IdpConfig) -> None:
         if any(api.id == "v1" for api in config.apis):
             raise ValueError("'v1' cannot be a custom authorization server id (org server paths)")

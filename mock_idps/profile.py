@@ -13,10 +13,11 @@ import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from importlib.resources import files
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 from urllib.parse import urlsplit
 
-from proctor.mock_idps.config import Api, Client, IdpConfig, User
+from proctor.mock_idps.config import Api, Client, IdpConfig, User, load_config
 from proctor.mock_idps.errors import InvalidScope, OAuthError
 from proctor.mock_idps.keys import KeyRing, SigningKey
 from proctor.mock_idps.messages import Params, Response
@@ -58,18 +59,7 @@ Endpoint = Literal[
     "logout",
     "device_authorization",
 ]
-ENDPOINTS: tuple[Endpoint, ...] = (
-    "openid_configuration",
-    "oauth_authorization_server",
-    "jwks",
-    "authorize",
-    "token",
-    "userinfo",
-    "introspect",
-    "revoke",
-    "logout",
-    "device_authorization",
-)
+ENDPOINTS: tuple[Endpoint, ...] = get_args(Endpoint)
 OIDC_SCOPES = frozenset({"openid", "profile", "email", "address", "phone", "offline_access"})
 
 KeyFactory = Callable[[str, str], "RSAKey | ECKey"]
@@ -219,6 +209,8 @@ class VendorProfile:
     default_host: ClassVar[str] = "idp.example.com"
     """The real-looking host for in-process use and ``--vendor-hosts``."""
     default_port: ClassVar[int] = 8710
+    defaults_file: ClassVar[str | None] = None
+    """The YAML file in this package holding the vendor's default configuration."""
     session_cookie: ClassVar[str] = "mock_idp_session"
     login_path: ClassVar[str] = "/login"
     """The hosted sign-in page (login and consent forms post here)."""
@@ -232,7 +224,11 @@ class VendorProfile:
 
     # -- configuration -----------------------------------------------------------------
     def default_config(self) -> IdpConfig:
-        return IdpConfig()
+        """The documented default configuration: :attr:`defaults_file`, else empty."""
+        if self.defaults_file is None:
+            return IdpConfig()
+        text = files("proctor.mock_idps").joinpath(self.defaults_file).read_text("utf-8")
+        return load_config(text)
 
     def validate_config(self, config: IdpConfig) -> None:
         """Raise ``ValueError`` for configurations this vendor cannot serve."""

@@ -119,18 +119,17 @@ from starlette.routing import BaseRoute, Route
 
 from proctor.mock_idps.config import TOKEN_EXCHANGE, Client, IdpConfig, User, load_config
 from proctor.mock_idps.errors import (
-    InvalidGrant,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
     OAuthError,
-    UnauthorizedClient,
 )
 from proctor.mock_idps.grants import (
     ACCESS_TOKEN_TYPE,
     AuthorizationCodeGrant,
     Grant,
     RefreshTokenGrant,
+    TokenExchangeGrant,
 )
 from proctor.mock_idps.messages import Params, Request, Response
 from proctor.mock_idps.profile import (
@@ -285,14 +284,8 @@ class EngineResourceContext:
         return self.engine.server().audience or ""
 
     def introspect(self, token: str) -> TokenInfo | None:
-        engine = self.engine
-        record = engine.token_record(token)
-        if (
-            record is None
-            or record.kind != "access"
-            or record.server_id not in engine.servers
-            or not engine.is_active(record)
-        ):
+        record = self.engine.active_access_token(token, self.engine.servers)
+        if record is None:
             return None
         aud = record.claims.get("aud")
         audiences = (aud,) if isinstance(aud, str) else tuple(str(a) for a in aud or ())
@@ -405,78 +398,37 @@ class ProviderRefreshGrant(RefreshTokenGrant):
         return super().exchange(engine, server, client, params)
 
 
-class ProviderTokenExchangeGrant:
+class ProviderTokenExchangeGrant(TokenExchangeGrant):
     """RFC 8693 §2.1-2.2: a subject token of this provider or of a trusted issuer in, an
     access token for this provider's resource out (``issued_token_type``, no refresh).
 
     ``subject_token_type`` may be the access-token, ID-token or JWT URN;
     ``requested_token_type``, when sent, must be the access-token URN; ``actor_token`` is
-    not supported. ``resource``/``audience`` name the resource (RFC 8707, §2.1).
+    not supported. ``resource``/``audience`` name the resource (RFC 8707, §2.1), checked
+    with the scopes.
     """
 
-    grant_type: ClassVar[str] = TOKEN_EXCHANGE
+    subject_token_types = _SUBJECT_TYPES
 
-    def exchange(
-        self, engine: Engine, server: AuthServer, client: Client, params: Params
-    ) -> dict[str, Any]:
-        if client.public:
-            raise UnauthorizedClient(
-                "Public clients cannot exchange tokens.", reason="token_exchange_public"
-            )
-        subject_token = params.require("subject_token")
-        subject_type = params.require("subject_token_type")
-        if subject_type not in _SUBJECT_TYPES:
-            raise InvalidRequest(
-                "The 'subject_token_type' is not supported.", reason="subject_token_type"
-            )
-        requested_type = params.get("requested_token_type")
-        if requested_type is not None and requested_type != ACCESS_TOKEN_TYPE:
-            raise InvalidRequest(
-                "The 'requested_token_type' is not supported.", reason="requested_token_type"
-            )
-        if params.get("actor_token") is not None or params.get("actor_token_type") is not None:
-            raise InvalidRequest(
-                "The 'actor_token' parameter is not supported.", reason="actor_token"
-            )
-        claims = self._own(engine, server, subject_token, subject_type)
+    def check_target(self, server: AuthServer, params: Params) -> None:
+        """The resource is checked with the scopes (:meth:`ProviderProfile.grant_scopes`)."""
+
+    def subject(
+        self, engine: Engine, server: AuthServer, token: str, token_type: str
+    ) -> tuple[Mapping[str, Any], User | None] | None:
+        """An active access token of this provider, else a trusted issuer's JWT; the user
+        is the provider's account with the token's email, username or subject."""
+        record = None
+        if token_type != ID_TOKEN_TYPE:
+            record = engine.active_access_token(token, (server.id,))
+        claims = dict(record.claims) if record is not None else _verify_foreign(engine, token)
         if claims is None:
-            claims = _verify_foreign(engine, subject_token)
-        if claims is None:
-            raise InvalidGrant("The 'subject_token' is invalid.", reason="subject_token_invalid")
-        scopes = engine.requested_scopes(server, client, params, self.grant_type)
-        user = None
+            return None
         for name in ("email", "preferred_username", "sub"):
             value = claims.get(name)
             if isinstance(value, str) and (user := engine.user(value)) is not None:
-                break
-        return engine.issue(
-            server,
-            client,
-            user,
-            scopes,
-            self.grant_type,
-            refresh=False,
-            id_token=False,
-            subject=claims,
-            issued_token_type=ACCESS_TOKEN_TYPE,
-            params=params,
-        )
-
-    @staticmethod
-    def _own(
-        engine: Engine, server: AuthServer, token: str, subject_type: str
-    ) -> dict[str, Any] | None:
-        if subject_type == ID_TOKEN_TYPE:
-            return None
-        record = engine.token_record(token)
-        if (
-            record is None
-            or record.kind != "access"
-            or record.server_id != server.id
-            or not engine.is_active(record)
-        ):
-            return None
-        return dict(record.claims)
+                return claims, user
+        return claims, None
 
 
 def _verify_foreign(engine: Engine, token: str) -> dict[str, Any] | None:

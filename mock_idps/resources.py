@@ -43,13 +43,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
-from urllib.parse import parse_qsl
 
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse
 from starlette.responses import Response as StarletteResponse
 from starlette.routing import BaseRoute, Route
 
+from proctor.mock_idps.asgi import from_starlette, to_starlette
 from proctor.mock_idps.config import User
 from proctor.mock_idps.errors import (
     InsufficientScope,
@@ -58,6 +58,8 @@ from proctor.mock_idps.errors import (
     MethodNotAllowed,
     NotFound,
     OAuthError,
+    PayloadTooLarge,
+    UnsupportedMediaType,
 )
 from proctor.mock_idps.messages import Request, Response
 
@@ -191,20 +193,6 @@ class Operation:
     def pattern(self) -> re.Pattern[str]:
         regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
         return re.compile(f"^{regex}$")
-
-
-class UnsupportedMediaType(OAuthError):
-    """The request body is not of a media type the operation accepts (RFC 9110 §15.5.16)."""
-
-    error = "invalid_request"
-    status_code = 415
-
-
-class PayloadTooLarge(OAuthError):
-    """The request body exceeds the API's limit (RFC 9110 §15.5.14)."""
-
-    error = "invalid_request"
-    status_code = 413
 
 
 def _iso(ts: float) -> str:
@@ -865,34 +853,13 @@ class GithubApi(ResourceApi):
 
 
 # -- the Starlette layer -------------------------------------------------------------------
-async def _to_request(request: StarletteRequest) -> Request:
-    body = await request.body()
-    return Request(
-        method=request.method,
-        path=request.url.path,
-        query=tuple(parse_qsl(request.url.query, keep_blank_values=True)),
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=body,
-        cookies=dict(request.cookies),
-        scheme=request.url.scheme,
-    )
-
-
-def _to_starlette(response: Response) -> StarletteResponse:
-    out = StarletteResponse(
-        content=response.body, status_code=response.status, media_type=response.media_type
-    )
-    out.raw_headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers)
-    return out
-
-
 def resource_routes(api: ResourceApi) -> list[BaseRoute]:
     """Starlette routes for ``api``: its paths, RFC 9728 metadata, and the admin endpoints
     ``GET /_mock/resource`` (what it serves), ``GET|DELETE /_mock/resource/requests`` (the
     request log) and ``POST /_mock/resource/reset`` (initial data, empty log)."""
 
     async def serve(request: StarletteRequest) -> StarletteResponse:
-        return _to_starlette(api.handle(await _to_request(request)))
+        return to_starlette(api.handle(await from_starlette(request)))
 
     async def index(request: StarletteRequest) -> StarletteResponse:
         return JSONResponse(api.summary())
