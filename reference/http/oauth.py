@@ -35,11 +35,10 @@ Both are anonymous and unaudited.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import secrets
-import weakref
+import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -266,12 +265,10 @@ class OAuthRoutes:
         except InvalidRequest as error:
             return await self._refuse(_Refused(error), operation, request_id)
         try:
-            result, pending = await run_in_threadpool(self._core, handler, pairs, authorization)
+            result = await run_in_threadpool(
+                self.handle_sync, handler, pairs, authorization, request_id
+            )
         except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
-            return await self._fault(exc, operation, request_id)
-        try:
-            await self._commits.commit(_Write(pending, result.audit, request_id))
-        except Exception as exc:  # noqa: BLE001 - the token never leaves the service
             return await self._fault(exc, operation, request_id)
         self._log(result)
         return _json(result.body, result.status, result.headers)
@@ -320,7 +317,7 @@ class OAuthRoutes:
         record = AuditRecord(operation=operation)
         record.deny(refused.error)
         try:
-            await self._commits.commit(_Write(None, (record,), request_id))
+            await run_in_threadpool(self._commits.commit, _Write(None, (record,), request_id))
         except Exception as exc:  # noqa: BLE001 - AUD-APP-002: no answer without its event
             log.error("audit append failed", extra={"fields": {"error": type(exc).__name__}})
             return _server_error()
@@ -330,7 +327,7 @@ class OAuthRoutes:
         log.error("oauth endpoint failed", extra={"fields": {"error": type(exc).__name__}})
         record = AuditRecord(operation=operation, reason="server_error")
         try:
-            await self._commits.commit(_Write(None, (record,), request_id))
+            await run_in_threadpool(self._commits.commit, _Write(None, (record,), request_id))
         except Exception:  # noqa: BLE001 - storage is the likely fault; answered below
             log.error("audit append failed")
         return _server_error()
@@ -364,10 +361,10 @@ class OAuthRoutes:
         authorization: str | None,
         request_id: str,
     ) -> OAuthResult:
-        """One request through the core and its own write transaction, without HTTP or
-        batching (benchmarks and tests). Faults propagate."""
+        """One request through the core, then its writes committed (blocking: call from a
+        worker thread). Faults propagate."""
         result, pending = self._core(handler, pairs, authorization)
-        self._commits.write_batch([_Write(pending, result.audit, request_id)])
+        self._commits.commit(_Write(pending, result.audit, request_id))
         return result
 
 
@@ -381,21 +378,26 @@ class _Write:
 
 
 @dataclass
-class _Queue:
-    items: list[tuple[_Write, asyncio.Future[None]]] = field(default_factory=list)
-    task: asyncio.Task[None] | None = None
+class _Ticket:
+    write: _Write
+    done: bool = False
+    error: BaseException | None = None
+    #: Set when the write is settled, or when this request is handed the writer role.
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class GroupCommit:
     """Commits the writes of concurrent requests together: one transaction, one fsync.
 
     Each request's registry writes and audit events stay in the same transaction
-    (AUD-APP-002) and each request is answered only after the transaction holding its
-    writes has committed. One writer per event loop drains the queue, at most
-    ``max_batch`` requests per transaction, so requests never queue on the database's
-    write lock (SQLite's busy handler sleeps; PostgreSQL serialises on the audit head).
-    A batch that fails is retried one request per transaction, so one bad write fails
-    only its own request.
+    (AUD-APP-002), and :meth:`commit` returns only once the transaction holding them has
+    committed. A request that finds no writer writes its own at once, in its own thread.
+    While a writer is busy, later requests queue and sleep; each is woken only when its
+    write is settled, or when the writer, its own write done, hands it the writer role
+    (the oldest queued request gets it and commits everything queued, at most
+    ``max_batch`` requests per transaction). Requests thus never queue on the database's
+    write lock, and no wake-up is wasted. A batch that fails is retried one request per
+    transaction, so one bad write fails only its own request.
     """
 
     def __init__(
@@ -406,45 +408,64 @@ class GroupCommit:
         *,
         max_batch: int = 64,
     ) -> None:
+        if max_batch < 1:
+            raise ValueError("a batch holds at least one request")
         self._database = database
         self._audit = audit
         self._registry = registry
         self._max_batch = max_batch
-        self._queues: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Queue] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._lock = threading.Lock()
+        self._queue: list[_Ticket] = []
+        self._writing = False
 
-    async def commit(self, write: _Write) -> None:
-        loop = asyncio.get_running_loop()
-        queue = self._queues.get(loop)
-        if queue is None:
-            queue = self._queues[loop] = _Queue()
-        done: asyncio.Future[None] = loop.create_future()
-        queue.items.append((write, done))
-        if queue.task is None or queue.task.done():
-            queue.task = loop.create_task(self._drain(queue))
-        await done
-
-    async def _drain(self, queue: _Queue) -> None:
-        while queue.items:
-            batch = queue.items[: self._max_batch]
-            del queue.items[: self._max_batch]
+    def commit(self, write: _Write) -> None:
+        """Commit ``write`` (blocking); raises what its transaction raised."""
+        ticket = _Ticket(write)
+        with self._lock:
+            self._queue.append(ticket)
+            writer = not self._writing
+            self._writing = True
+        if not writer:
+            ticket.wake.wait()
+        if not ticket.done:
+            # The writer role: the ticket is still queued (a writer settles every batch
+            # it pops before it hands the role on). Write until it is in.
             try:
-                await run_in_threadpool(self.write_batch, [write for write, _ in batch])
-            except Exception as exc:  # noqa: BLE001 - reported to the waiting requests
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
-                    continue
-                for write, done in batch:
-                    try:
-                        await run_in_threadpool(self.write_batch, [write])
-                    except Exception as single:  # noqa: BLE001 - reported below
-                        _settle(done, single)
+                while not ticket.done:
+                    with self._lock:
+                        batch = self._queue[: self._max_batch]
+                        del self._queue[: self._max_batch]
+                    self._write(batch)
+            finally:
+                with self._lock:
+                    if self._queue:
+                        self._queue[0].wake.set()  # the oldest waiter writes next
                     else:
-                        _settle(done, None)
+                        self._writing = False
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _write(self, batch: list[_Ticket]) -> None:
+        """Commit ``batch``; every ticket in it is settled afterwards, whatever happens."""
+        try:
+            self.write_batch([ticket.write for ticket in batch])
+        except Exception as exc:  # noqa: BLE001 - reported to each request below
+            if len(batch) == 1:
+                batch[0].error = exc
             else:
-                for _, done in batch:
-                    _settle(done, None)
+                for ticket in batch:
+                    try:
+                        self.write_batch([ticket.write])
+                    except Exception as single:  # noqa: BLE001 - its request raises it
+                        ticket.error = single
+        except BaseException as exc:  # interrupted: every request of the batch learns it
+            for ticket in batch:
+                ticket.error = exc
+            raise
+        finally:
+            for ticket in batch:
+                ticket.done = True
+                ticket.wake.set()
 
     def write_batch(self, writes: Sequence[_Write]) -> None:
         """One write transaction for ``writes`` (blocking)."""
@@ -454,15 +475,6 @@ class GroupCommit:
                     self._registry.flush(write.pending, tx)
                 for record in write.records:
                     self._audit.append(audit_fields(record, write.request_id), tx=tx)
-
-
-def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
-    if done.done():  # the request went away; its writes stand
-        return
-    if error is None:
-        done.set_result(None)
-    else:
-        done.set_exception(error)
 
 
 class _AnyMethod:
