@@ -1,9 +1,11 @@
 """Mock third-party OAuth 2.0 providers ("tools"): an authorization server and, beside it on
 the same app, the resource API its tokens are for (:mod:`proctor.mock_idps.resources`).
 
-Five presets, each a :class:`~proctor.mock_idps.profile.VendorProfile` registered in
+Five presets, each a :class:`ProviderProfile` registered in
 :data:`proctor.mock_idps.vendors.VENDORS`, so ``proctor idp <name>``,
-``create_app("<name>")`` and the ``<name>_provider`` pytest fixtures all work:
+``create_app("<name>")`` and the ``<name>_provider`` pytest fixtures all work. This module
+has the base and the Sarah scenario's three; Google and GitHub, with their quirks, are in
+:mod:`proctor.mock_idps.google` and :mod:`proctor.mock_idps.github`:
 
 =============  ===============================  ==============================================
 preset         authorization server             resource API (scope)
@@ -14,8 +16,8 @@ preset         authorization server             resource API (scope)
 ``finance``    same paths                       ``GET /api/spend?customer=`` (``spend.read``)
 ``documents``  same paths                       ``POST /api/documents`` (``documents.write``),
                                                 ``GET /api/documents/{id}``
-``google``     Google's paths (below)           ``GET /v1/userinfo`` (OIDC scopes)
-``github``     GitHub's paths (below)           ``GET /user``, ``GET /user/emails``
+``google``     Google's paths                   ``GET /v1/userinfo`` (OIDC scopes)
+``github``     GitHub's paths                   ``GET /user``, ``GET /user/emails``
 =============  ===============================  ==============================================
 
 The Sarah-scenario presets (``crm``, ``finance``, ``documents``) are strict, plain RFC
@@ -39,65 +41,12 @@ and, if configured, ``aud``): configured as ``vendor: {trusted_issuers: [{issuer
 audience}]}`` or registered at run time with :func:`trust_issuer` (the fixtures' ``trust()``
 points it at a live mock IdP's keys). The result carries ``act: {sub: <client>}`` (RFC 8693
 §4.1) and never a refresh token.
-
-Google (``google``)
--------------------
-Facts from Google Identity, "Using OAuth 2.0 for Web Server Applications"
-(developers.google.com/identity/protocols/oauth2/web-server) and the OpenID Connect page:
-
-- endpoints ``/o/oauth2/v2/auth`` (accounts.google.com), ``/token`` and ``/revoke``
-  (oauth2.googleapis.com), userinfo ``/v1/userinfo`` (openidconnect.googleapis.com), JWKS
-  ``/oauth2/v3/certs``, discovery ``/.well-known/openid-configuration``; on one host here.
-- ``access_type=online|offline`` (default online): "This value instructs the Google
-  authorization server to return a refresh token ... the first time that your application
-  exchanges an authorization code for tokens"; a later authorization returns one again only
-  with ``prompt=consent`` (the ``refresh_token`` member "is only present if the
-  access_type parameter was set to offline"). Emulated: a refresh token iff
-  ``access_type=offline`` and (``prompt`` contains ``consent`` or the user has no live
-  offline grant for this client).
-- ``scope`` is required; PKCE ``plain`` and ``S256``; refresh tokens do not rotate and do
-  not expire (until revoked); a refresh response has no ``refresh_token``.
-- access tokens are opaque (``ya29.…``), refresh tokens ``1//0…``; an expired or revoked
-  refresh token is ``invalid_grant`` "Token has been expired or revoked." (widely reported).
-- **Unverified**: ``expires_in`` 3599 (Google documents a one-hour lifetime; 3599 is what
-  clients commonly observe); the wording "Bad Request" for a bad code, "Unauthorized" for
-  a bad client secret, "Missing required parameter: scope"; userinfo's 401 body.
-- Not emulated: Google's ``/revoke`` needs no client authentication (the engine's does),
-  answers 400 for unknown tokens, and revoking an access token also revokes its refresh
-  token; ``include_granted_scopes``; expansion of ``email``/``profile`` to URL scopes.
-
-GitHub (``github``)
--------------------
-Facts from GitHub Docs "Authorizing OAuth apps", "Troubleshooting OAuth app access token
-request errors", "Refreshing user access tokens" and the GitHub changelog (2020-04-30
-expiring user-to-server tokens; 2025-07-14 PKCE support):
-
-- ``/login/oauth/authorize`` and ``POST /login/oauth/access_token`` on github.com; the API
-  (``/user``) on api.github.com, on the same host here. No discovery, no RFC 7009 or 7662.
-- The token response is ``application/x-www-form-urlencoded``
-  (``access_token=…&scope=repo%2Cgist&token_type=bearer``) unless the request sends
-  ``Accept: application/json``; ``scope`` is comma-separated, ``token_type`` ``bearer``.
-- Errors of the token endpoint come with HTTP 200 and an ``error`` member
-  (``bad_verification_code``, ``incorrect_client_credentials``, ``redirect_uri_mismatch``
-  with GitHub's ``error_description`` and ``error_uri``).
-- OAuth-app tokens (``gho_…``) do not expire: no ``expires_in``, no refresh token. With
-  expiring user tokens (``vendor: {expiring_user_tokens: true}``, GitHub-App style):
-  ``ghu_…`` with ``expires_in`` 28800, a ``ghr_…`` refresh token with
-  ``refresh_token_expires_in`` 15897600; a refresh makes the old refresh token and the old
-  access token stop working.
-- PKCE: ``S256`` only, optional.
-- **Unverified**: ``bad_refresh_token`` and ``unsupported_grant_type`` wording; the
-  ``/user/emails`` insufficient-scope answer (403 here).
-- Not emulated (the mock is stricter): GitHub does not require ``response_type``,
-  ``redirect_uri`` or ``grant_type=authorization_code``, and redirects on a bad
-  ``redirect_uri``; ``Accept: application/xml`` (answered form-encoded here).
 """
 
 from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
 import secrets
 import threading
@@ -106,7 +55,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import urlencode
 
 import yaml
 from joserfc import jwt
@@ -119,10 +67,8 @@ from starlette.routing import BaseRoute, Route
 
 from proctor.mock_idps.config import TOKEN_EXCHANGE, Client, IdpConfig, User, load_config
 from proctor.mock_idps.errors import (
-    InvalidRequest,
     InvalidScope,
     InvalidTarget,
-    OAuthError,
 )
 from proctor.mock_idps.grants import (
     ACCESS_TOKEN_TYPE,
@@ -131,11 +77,10 @@ from proctor.mock_idps.grants import (
     RefreshTokenGrant,
     TokenExchangeGrant,
 )
-from proctor.mock_idps.messages import Params, Request, Response
+from proctor.mock_idps.messages import Params
 from proctor.mock_idps.profile import (
     AuthServer,
     Endpoint,
-    IssuedTokens,
     JwtSpec,
     Lifetimes,
     TokenContext,
@@ -146,8 +91,6 @@ from proctor.mock_idps.resources import (
     CrmApi,
     DocumentsApi,
     FinanceApi,
-    GithubApi,
-    GoogleUserinfoApi,
     ResourceApi,
     TokenInfo,
     resource_routes,
@@ -161,20 +104,19 @@ __all__ = [
     "CRM",
     "DOCUMENTS",
     "FINANCE",
-    "GITHUB",
-    "GOOGLE",
     "ID_TOKEN_TYPE",
     "JWT_TOKEN_TYPE",
-    "PRESETS",
     "CrmProvider",
     "DocumentsProvider",
     "EngineResourceContext",
     "FinanceProvider",
-    "GithubProvider",
-    "GoogleProvider",
     "ProviderProfile",
+    "ProviderRefreshGrant",
+    "ProviderSettings",
     "TrustedIssuer",
+    "requested_resource",
     "resource_api",
+    "server_resources",
     "summary",
     "trust_issuer",
 ]
@@ -183,11 +125,6 @@ ID_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:id_token"  # noqa: S105
 JWT_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:jwt"  # noqa: S105
 _SUBJECT_TYPES = frozenset({ACCESS_TOKEN_TYPE, ID_TOKEN_TYPE, JWT_TOKEN_TYPE})
 _FOREIGN_ALGORITHMS = ("RS256", "ES256")
-_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
-
-def _base62(length: int) -> str:
-    return "".join(secrets.choice(_BASE62) for _ in range(length))
 
 
 @functools.cache
@@ -321,16 +258,16 @@ def _target_values(pairs: tuple[tuple[str, str], ...]) -> list[str]:
     return list(dict.fromkeys(v for k, v in pairs if k in ("resource", "audience") and v))
 
 
-def _resources(server: AuthServer) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+def server_resources(server: AuthServer) -> Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]]:
     """Audience to (scopes, default scopes), for every configured resource."""
     found: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = server.settings["resources"]
     return found
 
 
-def _target(server: AuthServer, pairs: tuple[tuple[str, str], ...]) -> str | None:
+def requested_resource(server: AuthServer, pairs: tuple[tuple[str, str], ...]) -> str | None:
     """RFC 8707 §2: the one resource a request names, validated; ``None`` if it names none."""
     values = _target_values(pairs)
-    resources = _resources(server)
+    resources = server_resources(server)
     if any(v not in resources for v in values):
         raise InvalidTarget(
             "The requested resource is unknown to this authorization server.",
@@ -358,8 +295,8 @@ class ProviderCodeGrant(AuthorizationCodeGrant):
         code: AuthorizationCode,
         params: Params,
     ) -> dict[str, Any]:
-        authorized = _target(server, code.request.params)
-        requested = _target(server, params.pairs)
+        authorized = requested_resource(server, code.request.params)
+        requested = requested_resource(server, params.pairs)
         if requested is not None and authorized is not None and requested != authorized:
             raise InvalidTarget(
                 "The resource was not part of the authorization request.",
@@ -368,9 +305,7 @@ class ProviderCodeGrant(AuthorizationCodeGrant):
         chosen = requested or authorized
         profile = engine.profile
         refresh = (
-            profile.offline_grant(engine, server, client, user, code)
-            if isinstance(profile, ProviderProfile)
-            else True
+            profile.offline_grant(engine, code) if isinstance(profile, ProviderProfile) else True
         )
         return engine.issue(
             server,
@@ -394,7 +329,7 @@ class ProviderRefreshGrant(RefreshTokenGrant):
     def exchange(
         self, engine: Engine, server: AuthServer, client: Client, params: Params
     ) -> dict[str, Any]:
-        _target(server, params.pairs)
+        requested_resource(server, params.pairs)
         return super().exchange(engine, server, client, params)
 
 
@@ -574,8 +509,8 @@ class ProviderProfile(VendorProfile):
         """Scopes within the requested resource's (RFC 8707 §2); the resource's default
         scopes when none are requested (RFC 6749 §3.3)."""
         requested = params.get("scope")
-        target = _target(server, params.pairs)
-        resources = _resources(server)
+        target = requested_resource(server, params.pairs)
+        resources = server_resources(server)
         allowed, defaults = resources[target or server.audience or ""]
         if requested is None:
             if not defaults:
@@ -608,23 +543,18 @@ class ProviderProfile(VendorProfile):
     def audience(self, server: AuthServer, scopes: tuple[str, ...], params: Params) -> str | None:
         """The named resource, else the one resource the scopes belong to, else the
         primary resource."""
-        target = _target(server, params.pairs)
+        target = requested_resource(server, params.pairs)
         if target is not None:
             return target
         matching = [
-            aud for aud, (allowed, _) in _resources(server).items() if set(scopes) & set(allowed)
+            aud
+            for aud, (allowed, _) in server_resources(server).items()
+            if set(scopes) & set(allowed)
         ]
         return matching[0] if len(matching) == 1 else server.audience
 
-    def offline_grant(
-        self,
-        engine: Engine,
-        server: AuthServer,
-        client: Client,
-        user: User,
-        code: AuthorizationCode,
-    ) -> bool:
-        """Whether a redeemed code also yields a refresh token (if the client has the
+    def offline_grant(self, engine: Engine, code: AuthorizationCode) -> bool:
+        """Whether a redeemed ``code`` also yields a refresh token (if the client has the
         ``refresh_token`` grant)."""
         return True
 
@@ -712,7 +642,7 @@ class ProviderProfile(VendorProfile):
                 "code_challenge_methods_supported": list(self.pkce_methods),
             }
         )
-        doc["protected_resources"] = sorted(_resources(server))  # RFC 9728 §4
+        doc["protected_resources"] = sorted(server_resources(server))  # RFC 9728 §4
         return doc
 
     # -- beside the authorization server -------------------------------------------------
@@ -768,357 +698,10 @@ class DocumentsProvider(ProviderProfile):
     refresh_prefix = "doc_rt_"
 
 
-# -- Google ---------------------------------------------------------------------------------
-GOOGLE_ERRORS: Mapping[str, str] = {
-    "code_invalid": "Bad Request",
-    "redirect_uri_mismatch": "Bad Request",
-    "pkce_failed": "Bad Request",
-    "refresh_invalid": "Token has been expired or revoked.",
-    "refresh_reused": "Token has been expired or revoked.",
-    "client_secret_invalid": "Unauthorized",
-    "client_unknown": "The OAuth client was not found.",
-    "grant_type_unsupported": "Invalid grant_type: {grant_type}",
-    "scope_missing": "Missing required parameter: scope",
-    "consent_denied": "The user denied access.",
-}
-
-
-class GoogleProvider(ProviderProfile):
-    """Google's OAuth 2.0 / OpenID Connect server for a web server application."""
-
-    name = "google"
-    title = "Google"
-    default_host = "accounts.google.com"
-    default_port = 8724
-    session_cookie = "SID"
-    login_path = "/v3/signin/identifier"
-    pkce_methods = ("S256", "plain")
-    error_descriptions = GOOGLE_ERRORS
-    resource_class = GoogleUserinfoApi
-    token_formats = ("opaque",)
-    default_format = "opaque"
-    default_access_lifetime = 3599
-    default_refresh_lifetime = None
-    grant_types = frozenset({"authorization_code", "refresh_token"})
-
-    def endpoint_paths(self) -> dict[Endpoint, str]:
-        return {
-            "openid_configuration": "/.well-known/openid-configuration",
-            "authorize": "/o/oauth2/v2/auth",
-            "token": "/token",
-            "revoke": "/revoke",
-            "jwks": "/oauth2/v3/certs",
-        }
-
-    def user_id(self, user: User) -> str:
-        if user.id:
-            return user.id
-        digest = int.from_bytes(hashlib.sha256(user.username.encode()).digest(), "big")
-        return "1" + str(digest % 10**20).zfill(20)
-
-    def grant_scopes(
-        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
-    ) -> tuple[str, ...]:
-        requested = params.get("scope")
-        if requested is None:
-            raise InvalidRequest("Missing required parameter: scope", reason="scope_missing")
-        if grant_type == "authorization_code":
-            access_type = params.get("access_type")
-            if access_type not in (None, "online", "offline"):
-                raise InvalidRequest("Invalid access_type.", reason="access_type_invalid")
-        return super().grant_scopes(server, client, params, grant_type=grant_type)
-
-    def offline_grant(
-        self,
-        engine: Engine,
-        server: AuthServer,
-        client: Client,
-        user: User,
-        code: AuthorizationCode,
-    ) -> bool:
-        """A refresh token only for ``access_type=offline``, and only on a first offline
-        grant or when consent was prompted again (``prompt=consent``)."""
-        request = code.request
-        access_type = [v for k, v in request.params if k == "access_type" and v]
-        if access_type != ["offline"]:
-            return False
-        if "consent" in request.prompt:
-            return True
-        with engine.state.locked() as st:
-            offline_families = {t.family_id for t in st.refresh_tokens.values()}
-            earlier = [
-                f
-                for f in st.families.values()
-                if f.id != code.family_id
-                and f.id in offline_families
-                and f.server_id == server.id
-                and f.client_id == client.client_id
-                and f.username == user.username
-                and not f.revoked
-            ]
-        return not earlier
-
-    def opaque_value(self, ctx: TokenContext) -> str:
-        return "ya29." + secrets.token_urlsafe(96)
-
-    def refresh_token_value(self) -> str:
-        return "1//0" + secrets.token_urlsafe(64)
-
-    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
-        """Google's member order; no ``refresh_token`` in a refresh response (no rotation)."""
-        body: dict[str, Any] = {
-            "access_token": tokens.access_token,
-            "expires_in": tokens.expires_in,
-        }
-        if tokens.refresh_token is not None and ctx.grant_type != "refresh_token":
-            body["refresh_token"] = tokens.refresh_token
-        body["scope"] = " ".join(ctx.scopes)
-        body["token_type"] = self.token_type
-        if tokens.id_token is not None:
-            body["id_token"] = tokens.id_token
-        return body
-
-    def id_token(self, ctx: TokenContext) -> JwtSpec:
-        user = ctx.user
-        claims: dict[str, Any] = {
-            "iss": ctx.server.issuer,
-            "azp": ctx.client_id,
-            "aud": ctx.client_id,
-            "sub": ctx.user_id,
-        }
-        if user is not None and "email" in ctx.scopes and user.mail is not None:
-            claims["email"] = user.mail
-            claims["email_verified"] = user.email_verified
-        if ctx.access_token is not None:
-            claims["at_hash"] = at_hash(ctx.access_token)
-        if user is not None and "profile" in ctx.scopes:
-            for name, value in (
-                ("name", user.name),
-                ("picture", user.attributes.get("picture")),
-                ("given_name", user.given_name),
-                ("family_name", user.family_name),
-            ):
-                if value is not None:
-                    claims[name] = value
-        if ctx.nonce is not None:
-            claims["nonce"] = ctx.nonce
-        claims["iat"] = ctx.now
-        claims["exp"] = ctx.now + 3600
-        return JwtSpec(claims, {"typ": "JWT"})
-
-    def discovery(self, server: AuthServer, endpoint: Endpoint) -> dict[str, Any]:
-        """The members of Google's document that the emulator serves."""
-        return {
-            "issuer": server.issuer,
-            "authorization_endpoint": server.url("authorize"),
-            "token_endpoint": server.url("token"),
-            "userinfo_endpoint": server.base + "/v1/userinfo",
-            "revocation_endpoint": server.url("revoke"),
-            "jwks_uri": server.url("jwks"),
-            "response_types_supported": ["code"],
-            "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid", "email", "profile"],
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "claims_supported": [
-                "aud",
-                "email",
-                "email_verified",
-                "exp",
-                "family_name",
-                "given_name",
-                "iat",
-                "iss",
-                "name",
-                "picture",
-                "sub",
-            ],
-            "code_challenge_methods_supported": list(self.pkce_methods),
-            "grant_types_supported": sorted(server.grant_types),
-        }
-
-    def discovery_headers(self, server: AuthServer) -> dict[str, str]:
-        return {"cache-control": "public, max-age=3600"}
-
-
-# -- GitHub ---------------------------------------------------------------------------------
-_GITHUB_TROUBLESHOOTING = (
-    "https://docs.github.com/apps/managing-oauth-apps/"
-    "troubleshooting-oauth-app-access-token-request-errors/"
-)
-# reason -> (error, error_description, error_uri anchor)
-_GITHUB_TOKEN_ERRORS: Mapping[str, tuple[str, str, str]] = {
-    "code_invalid": (
-        "bad_verification_code",
-        "The code passed is incorrect or expired.",
-        "#bad-verification-code",
-    ),
-    "pkce_failed": (
-        "bad_verification_code",
-        "The code passed is incorrect or expired.",
-        "#bad-verification-code",
-    ),
-    "redirect_uri_mismatch": (
-        "redirect_uri_mismatch",
-        "The redirect_uri MUST match the registered callback URL for this application.",
-        "#redirect-uri-mismatch2",
-    ),
-    "refresh_invalid": (
-        "bad_refresh_token",
-        "The refresh token passed is incorrect or expired.",
-        "#bad-refresh-token",
-    ),
-    "refresh_reused": (
-        "bad_refresh_token",
-        "The refresh token passed is incorrect or expired.",
-        "#bad-refresh-token",
-    ),
-}
-_INCORRECT_CLIENT = (
-    "incorrect_client_credentials",
-    "The client_id and/or client_secret passed are incorrect.",
-    "#incorrect-client-credentials",
-)
-
-
-class GithubRefreshGrant(ProviderRefreshGrant):
-    """GitHub: once a refresh token is used, it and the old user access token stop
-    working ("Refreshing user access tokens")."""
-
-    def exchange(
-        self, engine: Engine, server: AuthServer, client: Client, params: Params
-    ) -> dict[str, Any]:
-        value = params.get("refresh_token") or ""
-        with engine.state.locked() as st:
-            token = st.refresh_tokens.get(value)
-            family = token.family_id if token is not None else None
-            before = [r for r in st.issued.values() if r.family_id == family and family]
-        body = super().exchange(engine, server, client, params)
-        with engine.state.locked():
-            for record in before:
-                record.revoked = True
-        return body
-
-
-class GithubProvider(ProviderProfile):
-    """GitHub's OAuth app authorization (and GitHub-App-style expiring user tokens)."""
-
-    name = "github"
-    title = "GitHub"
-    default_host = "github.com"
-    default_port = 8725
-    session_cookie = "user_session"
-    login_path = "/login"
-    token_type = "bearer"  # noqa: S105
-    resource_class = GithubApi
-    token_formats = ("opaque",)
-    default_format = "opaque"
-    default_access_lifetime = 28_800
-    default_refresh_lifetime = 15_897_600
-
-    def endpoint_paths(self) -> dict[Endpoint, str]:
-        return {"authorize": "/login/oauth/authorize", "token": "/login/oauth/access_token"}
-
-    def server_grant_types(self, settings: ProviderSettings) -> frozenset[str]:
-        if settings.expiring_user_tokens:
-            return frozenset({"authorization_code", "refresh_token"})
-        return frozenset({"authorization_code"})
-
-    def grants(self) -> Mapping[str, Grant]:
-        return {**super().grants(), "refresh_token": GithubRefreshGrant()}
-
-    def user_id(self, user: User) -> str:
-        if user.id:
-            return user.id
-        digest = int.from_bytes(hashlib.sha256(user.username.encode()).digest(), "big")
-        return str(digest % 10**8)
-
-    @staticmethod
-    def split_scopes(requested: str) -> tuple[str, ...]:
-        """GitHub: space-delimited (commas are accepted too)."""
-        return tuple(dict.fromkeys(s for s in requested.replace(",", " ").split(" ") if s))
-
-    def grant_scopes(
-        self, server: AuthServer, client: Client, params: Params, *, grant_type: str
-    ) -> tuple[str, ...]:
-        """No scope means no scopes (GitHub's default is an empty list)."""
-        requested = params.get("scope")
-        if requested is None or not requested.strip(" ,"):
-            _target(server, params.pairs)
-            return ()
-        return super().grant_scopes(server, client, params, grant_type=grant_type)
-
-    def refresh_allowed(self, ctx: TokenContext) -> bool:
-        return bool(ctx.server.settings.get("expiring"))
-
-    def access_lifetime(self, ctx: TokenContext) -> int | None:
-        return ctx.lifetimes.access if ctx.server.settings.get("expiring") else None
-
-    def opaque_value(self, ctx: TokenContext) -> str:
-        return ("ghu_" if ctx.server.settings.get("expiring") else "gho_") + _base62(36)
-
-    def refresh_token_value(self) -> str:
-        return "ghr_" + _base62(76)
-
-    def token_response(self, ctx: TokenContext, tokens: IssuedTokens) -> dict[str, Any]:
-        body: dict[str, Any] = {"access_token": tokens.access_token}
-        if ctx.server.settings.get("expiring"):
-            body["expires_in"] = tokens.expires_in
-            if tokens.refresh_token is not None:
-                body["refresh_token"] = tokens.refresh_token
-                body["refresh_token_expires_in"] = ctx.lifetimes.refresh
-        body["scope"] = ",".join(ctx.scopes)
-        body["token_type"] = self.token_type
-        return body
-
-    def error_response(
-        self, error: OAuthError, server: AuthServer | None, endpoint: str | None
-    ) -> Response:
-        if endpoint != "token":
-            return super().error_response(error, server, endpoint)
-        code, description, anchor = _GITHUB_TOKEN_ERRORS.get(
-            error.reason, (error.error, self.describe(error), "")
-        )
-        if error.error == "invalid_client":
-            code, description, anchor = _INCORRECT_CLIENT
-        body = {"error": code, "error_description": description}
-        if anchor:
-            body["error_uri"] = _GITHUB_TROUBLESHOOTING + anchor
-        return Response.json(body, error.status_code)
-
-    def finish_response(self, req: Request, endpoint: str, response: Response) -> Response:
-        """The token endpoint: errors with HTTP 200, form-encoded unless JSON is accepted."""
-        if endpoint != "token" or response.status not in (200, 400, 401):
-            return response
-        try:
-            body = json.loads(response.body)
-        except ValueError:
-            return response
-        if not isinstance(body, dict):
-            return response
-        if "application/json" in req.headers.get("accept", "").lower():
-            return Response.json(body)
-        form = urlencode({k: "" if v is None else str(v) for k, v in body.items()})
-        return Response(
-            200,
-            form.encode("ascii"),
-            "application/x-www-form-urlencoded; charset=utf-8",
-            [("cache-control", "no-store")],
-        )
-
-    def discovery(self, server: AuthServer, endpoint: Endpoint) -> dict[str, Any]:
-        return {}  # GitHub publishes no metadata (and the emulator serves none)
-
-
 # -- presets and the summary -----------------------------------------------------------------
 CRM = CrmProvider()
 FINANCE = FinanceProvider()
 DOCUMENTS = DocumentsProvider()
-GOOGLE = GoogleProvider()
-GITHUB = GithubProvider()
-PRESETS: Mapping[str, ProviderProfile] = {
-    p.name: p for p in (CRM, FINANCE, DOCUMENTS, GOOGLE, GITHUB)
-}
 
 
 def summary(engine: Engine) -> dict[str, Any]:
@@ -1136,7 +719,7 @@ def summary(engine: Engine) -> dict[str, Any]:
         "endpoints": {kind: server.url(kind) for kind in server.paths},
         "grant_types": sorted(server.grant_types),
         "token_format": server.settings.get("token_format"),
-        "resources": sorted(_resources(server)),
+        "resources": sorted(server_resources(server)),
         "resource_api": resource_api(engine).summary(),
         "clients": [
             {

@@ -1,5 +1,7 @@
-"""Resource APIs of the mock third-party providers: the tools of the Sarah scenario (CRM
-notes, finance spend, documents) and the Google userinfo and GitHub user APIs.
+"""Resource APIs of the mock third-party providers: the base class, and the tools of the
+Sarah scenario (CRM notes, finance spend, documents). Google's userinfo and GitHub's user
+API build on the same class in :mod:`proctor.mock_idps.google` and
+:mod:`proctor.mock_idps.github`.
 
 Each API is protected by bearer tokens (RFC 6750) issued by the authorization server of
 its own provider (:mod:`proctor.mock_idps.providers`), and checks every request the same way:
@@ -67,8 +69,6 @@ __all__ = [
     "CrmApi",
     "DocumentsApi",
     "FinanceApi",
-    "GithubApi",
-    "GoogleUserinfoApi",
     "Operation",
     "ResourceApi",
     "ResourceCall",
@@ -711,145 +711,6 @@ class DocumentsApi(ResourceApi):
             raise NotFound("No such document.", reason="document_not_found")
         call.summary = {"document": doc_id, "title": document["title"]}
         return Response.json(dict(document))
-
-
-# -- Google and GitHub ---------------------------------------------------------------------
-GOOGLE_USERINFO_SCOPES = (
-    "openid",
-    "email",
-    "profile",
-    "https://www.googleapis.com/auth/userinfo.email",
-    "https://www.googleapis.com/auth/userinfo.profile",
-)
-
-
-class GoogleUserinfoApi(ResourceApi):
-    """Google's OpenID Connect userinfo endpoint (``/v1/userinfo`` as on
-    ``openidconnect.googleapis.com``, and ``/oauth2/v3/userinfo``). Claims by scope: ``sub``
-    always, ``email``/``email_verified`` with ``email``, names and ``picture`` with
-    ``profile``. The error body is an approximation (unverified)."""
-
-    name = "google"
-    title = "Google userinfo (mock)"
-    realm = "https://accounts.google.com/"
-
-    def operations(self) -> list[Operation]:
-        return [
-            Operation("userinfo", "GET", "/v1/userinfo", GOOGLE_USERINFO_SCOPES, self._userinfo),
-            Operation(
-                "userinfo_v3", "GET", "/oauth2/v3/userinfo", GOOGLE_USERINFO_SCOPES, self._userinfo
-            ),
-        ]
-
-    def error_body(self, error: OAuthError) -> dict[str, Any]:
-        if isinstance(error, InvalidToken):
-            return {"error": "invalid_request", "error_description": "Invalid Credentials"}
-        return super().error_body(error)
-
-    def _userinfo(self, call: ResourceCall) -> Response:
-        user = self.context.user(call.token.username or "")
-        if user is None:
-            raise InvalidToken("The access token has no user.", reason="token_invalid")
-        scopes = call.token.scopes
-        claims: dict[str, Any] = {"sub": self.context.user_id(user)}
-        if scopes & {"profile", GOOGLE_USERINFO_SCOPES[4]}:
-            for name, value in (
-                ("name", user.name),
-                ("given_name", user.given_name),
-                ("family_name", user.family_name),
-                ("picture", user.attributes.get("picture")),
-            ):
-                if value is not None:
-                    claims[name] = value
-        if scopes & {"email", GOOGLE_USERINFO_SCOPES[3]} and user.mail is not None:
-            claims["email"] = user.mail
-            claims["email_verified"] = user.email_verified
-        call.summary = {"sub": claims["sub"]}
-        return Response.json(claims)
-
-
-_GITHUB_DOCS = "https://docs.github.com/rest"
-
-
-class GithubApi(ResourceApi):
-    """GitHub's REST API, the part an OAuth app calls first: ``GET /user`` (any valid token)
-    and ``GET /user/emails`` (``user`` or ``user:email``), with GitHub's
-    ``{"message", "documentation_url", "status"}`` errors and ``X-OAuth-Scopes`` header.
-    ``Authorization: token ...`` is accepted as well as ``Bearer``."""
-
-    name = "github"
-    title = "GitHub REST API (mock)"
-    extra_token_schemes = frozenset({"token"})
-
-    def operations(self) -> list[Operation]:
-        return [
-            Operation("user", "GET", "/user", (), self._user),
-            Operation("user_emails", "GET", "/user/emails", ("user", "user:email"), self._emails),
-        ]
-
-    def error_body(self, error: OAuthError) -> dict[str, Any]:
-        messages = {
-            "token_missing": "Requires authentication",
-            "token_invalid": "Bad credentials",
-            "token_audience": "Bad credentials",
-            "not_found": "Not Found",
-        }
-        message = messages.get(error.reason, error.description)
-        return {
-            "message": message,
-            "documentation_url": _GITHUB_DOCS,
-            "status": str(error.status_code),
-        }
-
-    def success_headers(self, call: ResourceCall) -> dict[str, str]:
-        accepted = next((op.scopes for op in self._operations if op.path == call.request.path), ())
-        return {
-            "x-oauth-scopes": ", ".join(sorted(call.token.scopes)),
-            "x-accepted-oauth-scopes": ", ".join(accepted),
-        }
-
-    def _account(self, call: ResourceCall) -> User:
-        user = self.context.user(call.token.username or "")
-        if user is None:
-            raise InvalidToken("The access token has no user.", reason="token_invalid")
-        return user
-
-    def _user(self, call: ResourceCall) -> Response:
-        user = self._account(call)
-        login = user.username
-        user_id = self.context.user_id(user)
-        numeric: int | str = int(user_id) if user_id.isdigit() else user_id
-        call.summary = {"login": login}
-        return Response.json(
-            {
-                "login": login,
-                "id": numeric,
-                "node_id": user.attributes.get("node_id", f"U_{user_id}"),
-                "avatar_url": f"https://avatars.githubusercontent.com/u/{user_id}?v=4",
-                "html_url": f"https://github.com/{login}",
-                "type": "User",
-                "site_admin": False,
-                "name": user.name,
-                "company": user.attributes.get("company"),
-                "email": user.mail,
-                "created_at": user.attributes.get("created_at", "2019-03-01T12:00:00Z"),
-            }
-        )
-
-    def _emails(self, call: ResourceCall) -> Response:
-        user = self._account(call)
-        emails = []
-        if user.mail is not None:
-            emails.append(
-                {
-                    "email": user.mail,
-                    "primary": True,
-                    "verified": user.email_verified,
-                    "visibility": "private",
-                }
-            )
-        call.summary = {"emails": len(emails)}
-        return Response.json(emails)
 
 
 # -- the Starlette layer -------------------------------------------------------------------

@@ -24,8 +24,8 @@ VENDORS: dict[str, str] = {
     "crm": "proctor.mock_idps.providers:CRM",
     "finance": "proctor.mock_idps.providers:FINANCE",
     "documents": "proctor.mock_idps.providers:DOCUMENTS",
-    "google": "proctor.mock_idps.providers:GOOGLE",
-    "github": "proctor.mock_idps.providers:GITHUB",
+    "google": "proctor.mock_idps.google",
+    "github": "proctor.mock_idps.github",
 }
 
 
