@@ -12,6 +12,7 @@ codes: 0 the story ran to the end; 1 a step failed (the message names it); 2 usa
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 from typing import Annotated
@@ -20,6 +21,7 @@ import typer
 from rich.console import Console
 
 from proctor.cli.scenario import (
+    BROWSER_WAIT,
     IDPS,
     ConsentMode,
     DemoStack,
@@ -31,7 +33,7 @@ from proctor.cli.scenario import (
     write_admin_token,
 )
 
-__all__ = ["app", "demo"]
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "app", "demo", "run"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -62,12 +64,29 @@ def demo(
 ) -> None:
     """The Sarah scenario end to end: sign-in, decision, workload token, three consents,
     the brief, run 2 without consent, the 2-legged report, and the audit trail."""
+    code = run(
+        idp,
+        mode="headless" if headless else "browser",
+        console=_console(),
+        keep_running=keep_running,
+    )
+    raise typer.Exit(code)
+
+
+def run(
+    idp: str,
+    *,
+    mode: ConsentMode,
+    console: Console,
+    narrator: Narrator | None = None,
+    keep_running: bool = False,
+    browser_wait: float = BROWSER_WAIT,
+) -> int:
+    """Tell the story on ``console``; the exit code. Errors go to stderr, redacted."""
     if idp not in IDPS:
         typer.echo(f"proctor demo: --idp must be one of {', '.join(IDPS)}", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    console = _console()
-    narrator = Narrator(console)
-    mode: ConsentMode = "headless" if headless else "browser"
+        return EXIT_USAGE
+    narrator = narrator or Narrator(console)
     narrator.title(f"proctor demo: the Sarah scenario ({idp}, {mode})")
 
     def hold(stack: DemoStack, result: ScenarioResult) -> None:
@@ -80,19 +99,24 @@ def demo(
         for name, server in stack.tools.items():
             narrator.plain(f"  {name:<18} {server.url}")
         narrator.plain(summary_line(result))
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             threading.Event().wait()
-        except KeyboardInterrupt:
-            return
 
     try:
-        result = run_scenario(idp, narrator, mode=mode, keep_running=hold if keep_running else None)
+        result = run_scenario(
+            idp,
+            narrator,
+            mode=mode,
+            keep_running=hold if keep_running else None,
+            browser_wait=browser_wait,
+        )
     except ScenarioError as exc:
         typer.echo(f"proctor demo: failed: {narrator.redact(str(exc))}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
+        return EXIT_FAILED
     if not keep_running:
         _print_end(narrator, result)
         narrator.plain(summary_line(result))
+    return EXIT_OK
 
 
 def _print_end(narrator: Narrator, result: ScenarioResult) -> None:

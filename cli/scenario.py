@@ -66,22 +66,27 @@ from proctor.reference.service import Service
 from proctor.reference.settings import Settings
 
 __all__ = [
+    "BROWSER_WAIT",
     "IDPS",
     "LOOPBACK",
     "TOOLS",
     "CompanyApp",
     "ConsentMode",
+    "Credentials",
     "DemoStack",
     "IdpPlan",
     "Narrator",
     "Scenario",
     "ScenarioError",
     "ScenarioResult",
+    "SessionOutcome",
     "Tool",
     "demo_stack",
     "fingerprint",
     "idp_plan",
+    "run_scenario",
     "summary_line",
+    "write_admin_token",
 ]
 
 LOOPBACK: Final = "127.0.0.1"
@@ -804,7 +809,6 @@ def demo_stack(
         headless = mode == "headless"
         company = CompanyApp(company_url, narrator)
         plan = idp_plan(vendor, company.signin_callback, headless=headless)
-        narrator.secret(plan.password)
 
         idp = _start(stack, LiveServer(plan.vendor, plan.config))
         tools = {
@@ -949,12 +953,20 @@ def _shown_authorization_url(url: str) -> str:
 class Scenario:
     """Steps 1-8 of the story on a started :class:`DemoStack`."""
 
-    def __init__(self, stack: DemoStack, narrator: Narrator, *, mode: ConsentMode) -> None:
+    def __init__(
+        self,
+        stack: DemoStack,
+        narrator: Narrator,
+        *,
+        mode: ConsentMode,
+        browser_wait: float = BROWSER_WAIT,
+    ) -> None:
         if stack.orchestrator is None or stack.reporter is None:
             raise ValueError("the stack is not provisioned")
         self.stack = stack
         self.say = narrator
         self.mode = mode
+        self.browser_wait = browser_wait
         self.orchestrator: Credentials = stack.orchestrator
         self.reporter: Credentials = stack.reporter
         self.subject = ""
@@ -1017,7 +1029,7 @@ class Scenario:
             say.plain(f"    {url}")
             say.plain(f"    username {plan.username}   password {plan.password}")
             say.plain("  Waiting for the company app's sign-in callback…")
-        token = stack.company.wait_signed_in(BROWSER_WAIT if self.mode == "browser" else 10.0)
+        token = stack.company.wait_signed_in(self.browser_wait if self.mode == "browser" else 10.0)
         self.user_token = token
         say.note(
             f"company app: POST {discovery['token_endpoint']} (code + code_verifier) → "
@@ -1111,7 +1123,7 @@ class Scenario:
         tokens: dict[str, str] = {}
         sessions: dict[str, tuple[str, str]] = {}
         for tool in TOOLS:
-            answer = self._resource_request(wat, tool)
+            answer = self.request_token(wat, tool)
             if "access_token" in answer:
                 token = answer["access_token"]
                 how = ""
@@ -1145,7 +1157,7 @@ class Scenario:
                 self._consent_in_browser(sessions)
             for tool in TOOLS:
                 if tool.name in sessions:
-                    answer = self._resource_request(wat, tool, session_uri=sessions[tool.name][0])
+                    answer = self.request_token(wat, tool, session_uri=sessions[tool.name][0])
                     if "access_token" not in answer:
                         raise ScenarioError(f"the {tool.label} session did not yield a token")
                     tokens[tool.name] = answer["access_token"]
@@ -1155,7 +1167,7 @@ class Scenario:
                     )
         return tokens
 
-    def _resource_request(
+    def request_token(
         self, wat: str, tool: Tool, *, session_uri: str | None = None
     ) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -1208,7 +1220,7 @@ class Scenario:
                 say.plain(f"  {tool.label}: {sessions[tool.name][1]}")
         say.plain("  Waiting: polling each session until it is completed or expires…")
         pending = dict(sessions)
-        deadline = time.monotonic() + BROWSER_WAIT
+        deadline = time.monotonic() + self.browser_wait
         while pending:
             for name, (session_uri, _) in list(pending.items()):
                 outcome = self.stack.company.outcome(session_uri)
@@ -1436,11 +1448,12 @@ def run_scenario(
     *,
     mode: ConsentMode = "headless",
     keep_running: Callable[[DemoStack, ScenarioResult], None] | None = None,
+    browser_wait: float = BROWSER_WAIT,
 ) -> ScenarioResult:
     """Start, provision, tell the story; ``keep_running`` (if given) is called with the
     stack and the result before everything stops."""
     with demo_stack(vendor, narrator, mode=mode) as stack:
-        result = Scenario(stack, narrator, mode=mode).run()
+        result = Scenario(stack, narrator, mode=mode, browser_wait=browser_wait).run()
         if keep_running is not None:
             keep_running(stack, result)
     return result
