@@ -96,6 +96,7 @@ from proctor.mock_idps.grants import (
     AuthorizationCodeGrant,
     DeviceCodeGrant,
     Grant,
+    Redemption,
 )
 from proctor.mock_idps.keys import KeyRing, SigningKey, generate_key
 from proctor.mock_idps.messages import Params, Request, Response
@@ -112,7 +113,6 @@ from proctor.mock_idps.profile import (
     at_hash,
     claim_value,
 )
-from proctor.mock_idps.state import AuthorizationCode
 
 if TYPE_CHECKING:
     from proctor.mock_idps.engine import Engine
@@ -1100,17 +1100,9 @@ def _check_user(server: AuthServer, client: Client, user: User) -> None:
 class EntraAuthorizationCodeGrant(AuthorizationCodeGrant):
     """RFC 6749 §4.1.3 with Entra's tenant rules for the signed-in user."""
 
-    def issue(
-        self,
-        engine: Engine,
-        server: AuthServer,
-        client: Client,
-        user: User,
-        code: AuthorizationCode,
-        params: Params,
-    ) -> dict[str, Any]:
-        _check_user(server, client, user)
-        return super().issue(engine, server, client, user, code, params)
+    def issue(self, engine: Engine, redeemed: Redemption) -> dict[str, Any]:
+        _check_user(redeemed.server, redeemed.client, redeemed.user)
+        return super().issue(engine, redeemed)
 
 
 class EntraDeviceCodeGrant(DeviceCodeGrant):

@@ -10,6 +10,7 @@ jwt-bearer on-behalf-of grant is one such addition).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from proctor.mock_idps import pkce
@@ -39,6 +40,7 @@ __all__ = [
     "ClientCredentialsGrant",
     "DeviceCodeGrant",
     "Grant",
+    "Redemption",
     "RefreshTokenGrant",
     "TokenExchangeGrant",
 ]
@@ -54,6 +56,22 @@ class Grant(Protocol):
     ) -> dict[str, Any]:
         """The token response body for a request by the authenticated ``client``."""
         ...
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """An authorization code being redeemed (RFC 6749 §4.1.3): by ``client`` at ``server``
+    for ``user``, with the token request's ``params``. ``refresh`` and ``resource`` are
+    what to issue with: whether a refresh token may come, and the parameters that name the
+    token's resource (RFC 8707)."""
+
+    server: AuthServer
+    client: Client
+    user: User
+    code: AuthorizationCode
+    params: Params
+    refresh: bool = True
+    resource: Params | None = None
 
 
 class AuthorizationCodeGrant:
@@ -102,28 +120,25 @@ class AuthorizationCodeGrant:
             raise invalid
         family = engine.new_family(server, client, code.username, request.scopes, code.auth_time)
         code.family_id = family.id
-        return self.issue(engine, server, client, user, code, params)
+        return self.issue(engine, Redemption(server, client, user, code, params))
 
-    def issue(
-        self,
-        engine: Engine,
-        server: AuthServer,
-        client: Client,
-        user: User,
-        code: AuthorizationCode,
-        params: Params,
-    ) -> dict[str, Any]:
-        """The tokens for a redeemed ``code`` (a vendor's grant overrides this to read its
-        own parameters of the authorization request, ``code.request.params``)."""
+    def issue(self, engine: Engine, redeemed: Redemption) -> dict[str, Any]:
+        """The tokens for a redeemed code. A vendor's grant overrides this to check the
+        redemption or read its own parameters of the authorization request
+        (``redeemed.code.request.params``), and calls it with ``refresh`` or ``resource``
+        set (:func:`dataclasses.replace`)."""
+        code = redeemed.code
         return engine.issue(
-            server,
-            client,
-            user,
+            redeemed.server,
+            redeemed.client,
+            redeemed.user,
             code.request.scopes,
             self.grant_type,
             family_id=code.family_id,
             nonce=code.request.nonce,
             auth_time=code.auth_time,
+            refresh=redeemed.refresh,
+            params=redeemed.resource,
         )
 
 

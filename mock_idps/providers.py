@@ -52,7 +52,7 @@ import secrets
 import threading
 import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib.resources import files
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -74,6 +74,7 @@ from proctor.mock_idps.grants import (
     ACCESS_TOKEN_TYPE,
     AuthorizationCodeGrant,
     Grant,
+    Redemption,
     RefreshTokenGrant,
     TokenExchangeGrant,
 )
@@ -286,17 +287,10 @@ class ProviderCodeGrant(AuthorizationCodeGrant):
     authorization request named; the provider decides whether a refresh token comes too
     (Google: only for offline access)."""
 
-    def issue(
-        self,
-        engine: Engine,
-        server: AuthServer,
-        client: Client,
-        user: User,
-        code: AuthorizationCode,
-        params: Params,
-    ) -> dict[str, Any]:
+    def issue(self, engine: Engine, redeemed: Redemption) -> dict[str, Any]:
+        server, code = redeemed.server, redeemed.code
         authorized = requested_resource(server, code.request.params)
-        requested = requested_resource(server, params.pairs)
+        requested = requested_resource(server, redeemed.params.pairs)
         if requested is not None and authorized is not None and requested != authorized:
             raise InvalidTarget(
                 "The resource was not part of the authorization request.",
@@ -304,21 +298,9 @@ class ProviderCodeGrant(AuthorizationCodeGrant):
             )
         chosen = requested or authorized
         profile = engine.profile
-        refresh = (
-            profile.offline_grant(engine, code) if isinstance(profile, ProviderProfile) else True
-        )
-        return engine.issue(
-            server,
-            client,
-            user,
-            code.request.scopes,
-            self.grant_type,
-            family_id=code.family_id,
-            nonce=code.request.nonce,
-            auth_time=code.auth_time,
-            refresh=refresh,
-            params=Params((("resource", chosen),) if chosen else ()),
-        )
+        offline = not isinstance(profile, ProviderProfile) or profile.offline_grant(engine, code)
+        resource = Params((("resource", chosen),) if chosen else ())
+        return super().issue(engine, replace(redeemed, refresh=offline, resource=resource))
 
 
 class ProviderRefreshGrant(RefreshTokenGrant):
