@@ -34,6 +34,7 @@ import base64
 import contextlib
 import hashlib
 import html
+import json
 import logging
 import os
 import secrets
@@ -182,9 +183,6 @@ class Narrator:
 
     def note(self, text: str) -> None:
         self._print(f"  {text}")
-
-    def warn(self, text: str) -> None:
-        self._print(f"  {text}", "yellow")
 
     def plain(self, text: str) -> None:
         self.console.print(Text(self.redact(text)), soft_wrap=True)
@@ -536,14 +534,16 @@ class CompanyApp:
         }
         async with httpx.AsyncClient(timeout=10.0) as client:
             answer = await client.post(token_endpoint, data=form)
-        token = answer.json().get("access_token") if answer.status_code == 200 else None
+        try:
+            tokens = answer.json() if answer.status_code == 200 else {}
+        except ValueError:
+            tokens = {}
+        token = tokens.get("access_token") if isinstance(tokens, dict) else None
         if not isinstance(token, str):
-            return self._signin_failed(f"the token endpoint answered HTTP {answer.status_code}")
-        self._narrator.secret(token)
-        for name in ("id_token", "refresh_token"):
-            other = answer.json().get(name)
-            if isinstance(other, str):
-                self._narrator.secret(other)
+            return self._signin_failed(f"the token endpoint answered {_problem(answer)}")
+        for name in ("access_token", "id_token", "refresh_token"):
+            if isinstance(tokens.get(name), str):
+                self._narrator.secret(tokens[name])
         with self._lock:
             self._user_token = token
         self._signed_in.set()
@@ -598,11 +598,12 @@ def _problem(response: httpx.Response) -> str:
         body = response.json()
     except ValueError:
         return text
-    if isinstance(body, dict):
-        code = body.get("code") or body.get("error")
-        detail = body.get("detail") or body.get("error_description")
-        text += "".join(f" {v}" if i == 0 else f": {v}" for i, v in enumerate((code, detail)) if v)
-    return text
+    if not isinstance(body, dict):
+        return text
+    code = body.get("code") or body.get("error")  # native (spec 09) or OAuth (RFC 6749)
+    detail = body.get("detail") or body.get("error_description")
+    parts = [part for part in (code, detail) if isinstance(part, str) and part]
+    return text + (" " + ": ".join(parts) if parts else "")
 
 
 # -- the stack ----------------------------------------------------------------------------------
@@ -918,9 +919,7 @@ def summary_line(result: ScenarioResult) -> str:
 
 
 def _decode_claims(token: str) -> dict[str, Any]:
-    """The payload of a JWT, for display only (the service verified it)."""
-    import json
-
+    """The payload of a JWT, for display only (the service verifies it)."""
     try:
         payload = token.split(".")[1]
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))

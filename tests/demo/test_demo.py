@@ -12,11 +12,14 @@ import dataclasses
 import io
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from rich.console import Console
 
@@ -146,3 +149,48 @@ def test_the_command_in_a_subprocess() -> None:
     assert done.stdout.rstrip("\n").splitlines()[-1] == LAST_LINE
     assert all(step in done.stdout for step in STEPS)
     assert_no_secret(done.stdout + done.stderr, static_secrets())
+
+
+def test_keep_running_leaves_the_servers_up_until_interrupted() -> None:
+    """``--keep-running``: the story ends, the servers stay up with the admin credential
+    in a 0600 file (never printed), and Ctrl-C stops everything with exit 0."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROCTOR_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    with subprocess.Popen(
+        [sys.executable, "-m", "proctor.cli.demo", "--keep-running"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    ) as process:
+        try:
+            assert process.stdout is not None
+            lines = []
+            for line in process.stdout:
+                lines.append(line)
+                if line.startswith("consent prompts:"):
+                    break
+            output = "".join(lines)
+            assert lines[-1].strip() == LAST_LINE, output
+            reference = re.search(r"reference service\s+(http://\S+)", output)
+            token_file = re.search(r"admin credential\s+in (\S+) \(mode 0600\)", output)
+            assert reference is not None
+            assert token_file is not None
+            path = Path(token_file.group(1))
+            assert path.stat().st_mode & 0o077 == 0
+            admin = path.read_text().strip()
+            assert admin not in output
+            consents = httpx.get(
+                reference.group(1) + "/v1/consents",
+                params={"workload": "orchestrator"},
+                headers={"Authorization": f"Bearer {admin}"},
+            )
+            assert consents.status_code == 200
+            providers = sorted(c["provider"] for c in consents.json()["items"])
+            assert providers == ["crm", "documents", "finance"]
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=30) == 0
+            assert not path.exists()  # the temporary data directory is gone
+        finally:
+            if process.poll() is None:
+                process.kill()
