@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from proctor.reference.authorizer import Authorizer, Decision
 from proctor.reference.authorizer_config import AuthorizerConfig, TokenKind
+from proctor.reference.claims import Identity
 from proctor.reference.clock import Clock
 from proctor.reference.directory import is_name
 from proctor.reference.errors import (
@@ -59,6 +60,13 @@ _SHAPE_ERRORS: Final = frozenset(
     {"extra_forbidden", "missing", "model_type", "dict_type", "list_type", "json_invalid"}
 )
 UNKNOWN_KEY: Final = Decision(False, "unknown_key")
+#: Not an :class:`Authorizer` reason: the registry adds it for the service's own tokens.
+REVOKED: Final = Decision(False, "revoked")
+
+#: ``is_revoked(identity) -> bool`` for tokens the service issued itself: wired by the
+#: token service so that an authorizer configured for the service's own issuer sees a
+#: revocation at once, past any decision cache (AS-CASC-002).
+RevocationCheck = Callable[[Identity], bool]
 
 FetchHook = Callable[[str, str], None]
 M = TypeVar("M", bound=BaseModel)
@@ -137,6 +145,7 @@ class AuthorizerRegistry:
         self._cache_size = decision_cache_size
         self._lock = threading.Lock()
         self._live: dict[str, _Live] = {}
+        self.revocation_check: RevocationCheck | None = None
         # Key sources warmed by a create/replace, adopted by the next live authorizer.
         self._warm: dict[str, tuple[AuthorizerConfig, KeySource]] = {}
 
@@ -290,9 +299,14 @@ class AuthorizerRegistry:
         if authorizer is None:
             raise NotFound("No authorizer has that name.")
         try:
-            return authorizer.decide(token, kind)
+            decision = authorizer.decide(token, kind)
         except UpstreamError:
             return UNKNOWN_KEY
+        check = self.revocation_check
+        identity = decision.identity
+        if decision.allowed and check is not None and identity is not None and check(identity):
+            return REVOKED
+        return decision
 
     def _key_source(self, config: AuthorizerConfig) -> DiscoveryKeySource:
         return DiscoveryKeySource.from_config(

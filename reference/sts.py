@@ -43,6 +43,7 @@ from starlette.routing import BaseRoute
 
 from proctor.reference.audit import AuditLog
 from proctor.reference.authorizers import AuthorizerRegistry
+from proctor.reference.claims import Identity
 from proctor.reference.client_auth import (
     AuthMethod,
     ClientAuthenticator,
@@ -71,7 +72,7 @@ from proctor.reference.token_exchange import (
     TokenExchangeGrant,
     TokenKind,
 )
-from proctor.reference.tokens import AccessTokens
+from proctor.reference.tokens import AccessTokens, revoked_ancestor
 
 if TYPE_CHECKING:
     from proctor.reference.service import Service
@@ -271,6 +272,16 @@ class SecurityTokenService:
             workloads, service.hasher, assertions, issuer, clock, leeway=settings.leeway
         )
         subjects = RegistrySubjects(service.authorizers)
+
+        def own_token_revoked(identity: Identity) -> bool:
+            """AS-CASC-002: an inbound authorizer configured for this service's own issuer
+            sees a revocation (of the token or any ancestor) at once."""
+            jti = identity.claims.get("jti")
+            if identity.issuer != issuer or not isinstance(jti, str):
+                return False
+            return revoked_ancestor(registry, jti) is not None
+
+        service.authorizers.revocation_check = own_token_revoked
         grants: list[Grant] = [
             ClientCredentialsGrant(tokens, policies, clock),
             TokenExchangeGrant(tokens, policies, workloads, subjects, clock),

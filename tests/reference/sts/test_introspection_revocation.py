@@ -4,10 +4,13 @@ AS-CASC-001/002) over HTTP, including a second node on the same storage."""
 from __future__ import annotations
 
 from pathlib import Path
+from unittest.mock import MagicMock, patch
 
 import httpx
 
 from proctor.mock_idps.pytest_plugin import MockIdp
+from proctor.reference.authorizer import Authorizer, Decision
+from proctor.reference.claims import Identity
 from proctor.reference.clock import ManualClock
 
 from .conftest import (
@@ -169,3 +172,42 @@ async def test_revocation_is_visible_at_once_on_another_node(
     finally:
         node_b.close()
         http.close()
+
+
+def _identity_of(token: str) -> Identity:
+    claims = claims_of(token)
+    return Identity(
+        issuer=claims["iss"],
+        subject=claims["sub"],
+        user_key=claims["sub"],
+        client_id=claims.get("client_id"),
+        scopes=tuple(str(claims.get("scope", "")).split()),
+        token_kind="access_token",
+        exp=claims["exp"],
+        claims=claims,
+    )
+
+
+async def test_an_authorizer_for_our_own_issuer_sees_revocation_at_once(
+    harness: Harness, scenario: Scenario
+) -> None:
+    """AS-CASC-002: an inbound authorizer configured for the service's own issuer denies a
+    revoked token (or a descendant of one) with ``revoked``, even past its decision cache,
+    and keeps allowing the tokens that were not revoked."""
+    _, t1, t2, t3 = await _chain(harness, scenario)
+    registry = harness.service.authorizers
+    check = registry.revocation_check
+    assert check is not None
+    assert not any(check(_identity_of(t)) for t in (t1, t2, t3))
+    assert (await harness.revoke(scenario.subagent, t2)).status_code == 200
+    assert [check(_identity_of(t)) for t in (t1, t2, t3)] == [False, True, True]
+    foreign = _identity_of(t1)._replace(issuer="https://elsewhere.example")
+    assert check(foreign) is False  # only the service's own tokens are looked up
+
+    allow = Decision(True, "ok", _identity_of(t3))
+    stub = MagicMock(spec=Authorizer)
+    stub.decide.return_value = allow
+    with patch.object(registry, "authorizer", return_value=stub):
+        assert registry.decide("own", t3, "access_token") == Decision(False, "revoked")
+        stub.decide.return_value = Decision(True, "ok", _identity_of(t1))
+        assert registry.decide("own", t1, "access_token").allowed
