@@ -654,12 +654,13 @@ class DemoStack:
         what: str,
         **kwargs: Any,
     ) -> httpx.Response:
+        shown = url.split("?", 1)[0]  # no query in a message: it may hold a state
         try:
             response = self.http.request(method, url, **kwargs)
         except httpx.HTTPError as exc:
-            raise ScenarioError(f"{what}: {method} {url} failed ({type(exc).__name__})") from exc
+            raise ScenarioError(f"{what}: {method} {shown} failed ({type(exc).__name__})") from exc
         if response.status_code != expect:
-            raise ScenarioError(f"{what}: {method} {url} answered {_problem(response)}")
+            raise ScenarioError(f"{what}: {method} {shown} answered {_problem(response)}")
         return response
 
     def admin(self, method: str, path: str, *, what: str, expect: int = 200, **kwargs: Any) -> Any:
