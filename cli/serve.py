@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import threading
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from proctor.reference.logs import configure_logging
 from proctor.reference.settings import Settings
+
+if TYPE_CHECKING:
+    from proctor.reference.service import Service
 
 __all__ = ["log_config", "serve"]
 
@@ -123,15 +127,38 @@ def serve(
         sig: signal.signal(sig, lambda number, _frame: received.append(number))
         for sig in (signal.SIGINT, signal.SIGTERM)
     }
+    stop = threading.Event()
+    housekeeping = threading.Thread(
+        target=_maintain_until,
+        args=(service, stop, settings.maintenance_interval),
+        name="proctor-maintenance",
+        daemon=True,
+    )
+    housekeeping.start()
     try:
         uvicorn.Server(config).run()
     finally:
+        stop.set()
+        housekeeping.join(timeout=30)
         service.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         logging.getLogger("proctor.service").info(
             "service stopped", extra={"fields": {"signals": len(received)}}
         )
+
+
+def _maintain_until(service: Service, stop: threading.Event, interval: float) -> None:
+    """Runs :meth:`Service.maintain` now and then every ``interval`` seconds until ``stop``;
+    a failed run is logged (type only) and retried at the next interval."""
+    log = logging.getLogger("proctor.maintenance")
+    while True:
+        try:
+            service.maintain()
+        except Exception as exc:  # noqa: BLE001 - keep serving; the next run retries
+            log.error("maintenance failed", extra={"fields": {"error": type(exc).__name__}})
+        if stop.wait(interval):
+            return
 
 
 def _url_host(host: str) -> str:

@@ -46,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from proctor.reference.agentcore.routes import agentcore_routes
 from proctor.reference.audit import AuditLog
+from proctor.reference.audit_trail import Trail
 from proctor.reference.authorizer_config import check_url
 from proctor.reference.authorizers import AuthorizerRegistry
 from proctor.reference.clock import Clock, SystemClock
@@ -321,6 +322,7 @@ class Service:
             on_fetch=lambda document, outcome: fetches.inc(document=document, outcome=outcome),
         )
         token_repository = WorkloadTokenRepository(database, clock)
+        self._workload_token_repository = token_repository
         self.directory = Directory(
             database,
             WorkloadRepository(database, clock),
@@ -452,6 +454,15 @@ class Service:
     def asgi_app(self) -> ASGIApp:
         app = build_app(self.routes(), metrics=self.metrics, ready=self.ready)
         return QuietServerErrors(app)
+
+    def maintain(self) -> None:
+        """Housekeeping, safe to run on every node at any time (``proctor serve`` runs it
+        every ``maintenance_interval`` seconds): signing-key rotation and pruning with
+        expired issued tokens and client-assertion jtis (the token service), expired
+        sessions, consents and cached tokens (the vault), expired workload access tokens."""
+        self.sts.maintain()
+        self.vault_components.vault.sweep(Trail.internal(self.audit))
+        self._workload_token_repository.purge_expired()
 
     def close(self) -> None:
         if self._owns_http:

@@ -31,10 +31,13 @@ class Settings:
     admin_token: str | None = field(default=None, repr=False)
     #: Lifetime of workload access tokens (spec 04: short; 15 minutes by default).
     workload_token_ttl: int = 900
-    #: Lifetime of access tokens from the token endpoint.
-    access_token_ttl: int = 600
-    #: Maximum delegation depth in token exchange (spec 07).
-    max_delegation_depth: int = 5
+    #: Maximum lifetime of access tokens from the token endpoint (TX-EXP-003: 15 minutes).
+    access_token_ttl: int = 900
+    #: The algorithm of the service's own signing keys (AS-FMT-001): ES256 or RS256.
+    signing_algorithm: str = "ES256"
+    #: Seconds between maintenance runs of ``proctor serve`` (signing-key rotation and
+    #: pruning, expired tokens, sessions and consents).
+    maintenance_interval: int = 60
     #: Lifetime of a 3-legged authorization session (spec 05: 10 minutes).
     session_ttl: int = 600
     #: Leeway for ``exp``/``nbf``/``iat`` checks of the service's own tokens.
@@ -61,8 +64,10 @@ class Settings:
         for name in ("workload_token_ttl", "access_token_ttl", "session_ttl"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if not 1 <= self.max_delegation_depth <= 32:
-            raise ValueError("max_delegation_depth must be 1-32")
+        if self.signing_algorithm not in ("ES256", "RS256"):
+            raise ValueError("signing_algorithm must be ES256 or RS256")
+        if not 1 <= self.maintenance_interval <= 3600:
+            raise ValueError("maintenance_interval must be 1-3600 seconds")
 
     @property
     def effective_issuer(self) -> str:

@@ -32,8 +32,14 @@ def test_environment_then_overrides() -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"port": 0}, {"workload_token_ttl": 0}, {"max_delegation_depth": 0}]
+    "kwargs",
+    [
+        {"port": 0},
+        {"workload_token_ttl": 0},
+        {"signing_algorithm": "HS256"},
+        {"maintenance_interval": 0},
+    ],
 )
-def test_invalid_settings_are_refused(kwargs: dict[str, int]) -> None:
+def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="must be"):
         Settings(**kwargs)  # type: ignore[arg-type]
