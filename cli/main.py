@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from proctor.cli import audit, chain, conform, idp, serve, spec, vault
+from proctor.cli import audit, chain, conform, demo, idp, serve, spec, vault
 
 app = typer.Typer(
     name="proctor",
@@ -28,6 +28,7 @@ app.command("serve")(serve.serve)
 app.add_typer(audit.app, name="audit")
 app.add_typer(chain.app, name="chain")
 app.add_typer(vault.app, name="vault")
+app.command("demo")(demo.demo)
 app.add_typer(conform.app, name="conform")
 
 
