@@ -642,6 +642,25 @@ def test_the_issuer_is_matched_exactly(
             )
 
 
+@check("INB-SCOPE-002", "INB-SCOPE-001", needs=NEEDS, profiles=PROFILES)
+def test_allowed_scopes_are_enforced(
+    proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
+) -> None:
+    """With ``allowed_scopes`` set, a token none of whose scopes is allowed (other scopes,
+    or none) is ``scope_not_allowed``; one allowed scope among others is enough."""
+    case = provisioning.primary
+    allowed = list(case.body.get("allowed_scopes") or [])
+    if not allowed:
+        pytest.skip("the primary scenario's emulator offers no API scope to allow")
+    with _control(positive_control, proctor_target, provisioning).bracket():
+        for scp, what in ((["openid", "not.allowed"], "other scopes"), ([], "no scope")):
+            token = case.mint(claims={"scp": scp, "scope": None}).token
+            expect_deny(_decide(proctor_target, provisioning, token), "scope_not_allowed", what)
+        mixed = case.mint(claims={"scp": ["openid", allowed[0], "other"]})
+        identity = expect_allow(_decide(proctor_target, provisioning, mixed.token), "mixed scopes")
+        assert identity["scopes"] == ["openid", allowed[0], "other"], identity["scopes"]
+
+
 @check("INB-AUD-001", needs=NEEDS, profiles=PROFILES, catalog="JWT-14")
 def test_the_audience_is_checked(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
@@ -1268,6 +1287,29 @@ def test_invalid_authorizer_configurations_are_refused(
             headers=proctor_target.admin_headers(),
         )
         assert found.status_code == 404, "a refused configuration must not be stored"
+
+
+@check("TERM-DEV-001", "SEC-TLS-002", "INB-CFG-002", needs=NEEDS, profiles=PROFILES)
+def test_plain_http_idp_urls_are_refused_off_loopback(
+    proctor_target: Target, provisioning: Provisioning
+) -> None:
+    """An ``http`` discovery URL or issuer on a non-loopback host is refused with
+    ``validation_failed``, in development mode too (which allows loopback only)."""
+    case = provisioning.primary
+    name = provisioning.name("plain-http")
+    for change in (
+        {"discovery_url": "http://idp.example.com/oauth2/default/.well-known/openid-configuration"},
+        {"issuer": "http://idp.example.com/oauth2/default"},
+        {"discovery_url": "ftp://idp.example.com/.well-known/openid-configuration"},
+    ):
+        response = proctor_target.client.post(
+            proctor_target.url("/v1/authorizers"),
+            json={**case.body, "name": name, **change},
+            headers=proctor_target.admin_headers(),
+        )
+        if response.status_code == 201:
+            provisioning.delete_authorizer(name)
+        expect_problem(response, 400, "validation_failed", f"an authorizer with {change}")
 
 
 @check("INB-CFG-003", needs=NEEDS, profiles=PROFILES)

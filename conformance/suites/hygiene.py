@@ -10,6 +10,7 @@ not JSON, not UTF-8, nested 10 000 deep, huge, of the wrong type, with unknown m
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -582,3 +583,150 @@ def test_methods_sizes_and_media_types(
             headers={**main.auth(), "Content-Type": "application/x-www-form-urlencoded"},
         )
         expect_problem(response, 415, "unsupported_media_type", "a form body")
+
+
+#: ERR-OAUTH-001: the characters allowed in ``error`` and ``error_description``.
+_OAUTH_TEXT: Final = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
+#: ERR-OAUTH-004: the error codes each OAuth endpoint may use.
+_OAUTH_CODES: Final[dict[str, frozenset[str]]] = {
+    "token": frozenset(
+        {
+            "invalid_request",
+            "invalid_client",
+            "unauthorized_client",
+            "unsupported_grant_type",
+            "invalid_scope",
+            "invalid_target",
+        }
+    ),
+    "introspection": frozenset({"invalid_request", "invalid_client"}),
+    "revocation": frozenset(
+        {"invalid_request", "invalid_client", "unauthorized_client", "unsupported_token_type"}
+    ),
+}
+
+
+def _oauth_error(response: httpx.Response, endpoint: str, status: int, error: str) -> None:
+    where = f"{endpoint}: {error}"
+    endpoint = endpoint.split(" ", 1)[0]
+    if response.status_code != status:
+        raise ConformanceFailure(
+            f"{where} is answered {status} (ERR-OAUTH-002)",
+            observed=f"HTTP {response.status_code}: {response.text[:200]}",
+        )
+    body = json_object(response, f"the {endpoint} error")
+    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    problems = []
+    if media != "application/json":
+        problems.append(f"content type {media!r}")
+    if body.get("error") != error:
+        problems.append(f"error {body.get('error')!r}")
+    if body.get("error") not in _OAUTH_CODES[endpoint]:
+        problems.append(f"{body.get('error')!r} is not an error of this endpoint (ERR-OAUTH-004)")
+    if set(body) - {"error", "error_description", "error_uri"}:
+        problems.append(f"members {sorted(set(body))}")
+    for member in ("error", "error_description"):
+        value = body.get(member)
+        if value is not None and (not isinstance(value, str) or not _OAUTH_TEXT.fullmatch(value)):
+            problems.append(f"{member} has characters RFC 6749 §5.2 forbids")
+    if "no-store" not in response.headers.get("cache-control", "").lower():
+        problems.append("no Cache-Control: no-store (ERR-OAUTH-003)")
+    if "no-cache" not in response.headers.get("pragma", "").lower():
+        problems.append("no Pragma: no-cache (ERR-OAUTH-003)")
+    if error == "invalid_client":
+        basic = [p for scheme, p in challenges(response) if scheme == "basic"]
+        if not any(p.get("realm") == "proctor" for p in basic):
+            problems.append('invalid_client without WWW-Authenticate: Basic realm="proctor"')
+    if problems:
+        raise ConformanceFailure(
+            f"{where}: the error breaks ERR-OAUTH-001..004", observed="; ".join(problems)
+        )
+
+
+@check(
+    "ERR-OAUTH-001",
+    "ERR-OAUTH-002",
+    "ERR-OAUTH-003",
+    "ERR-OAUTH-004",
+    "ERR-HTTP-003",
+    needs=[*NEEDS, "metadata", "client_credentials", "introspection", "revocation"],
+    profiles=PROFILES,
+)
+def test_oauth_endpoint_errors_follow_rfc_6749(
+    proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
+) -> None:
+    """The token, introspection and revocation endpoints answer errors as RFC 6749 §5.2
+    JSON with only ``error``/``error_description``/``error_uri``, codes of their own
+    endpoint, ``no-store`` and ``no-cache``; ``invalid_client`` is 401 with a ``Basic``
+    challenge whatever the method tried."""
+    main = provisioning.workloads["main"]
+    token = proctor_target.endpoint("token")
+    introspect = proctor_target.endpoint("introspection")
+    revoke = proctor_target.endpoint("revocation")
+    post = proctor_target.client.post
+    wrong = basic_auth(main.client_id, provisioning.workloads["peer"].client_secret)
+    control = positive_control(
+        "the workload gets a client_credentials token",
+        lambda: post(token, data={"grant_type": "client_credentials"}, headers=main.auth()),
+        expect=200,
+    )
+    with control.bracket() as granted:
+        access = json_object(granted, "the token response").get("access_token")
+        proctor_target.add_secret(access if isinstance(access, str) else None)
+        _oauth_error(
+            post(token, data={"grant_type": "password", "username": "u", "password": "p"},
+                 headers=main.auth()),
+            "token", 400, "unsupported_grant_type",
+        )  # fmt: skip
+        _oauth_error(
+            post(token, data={"scope": "x"}, headers=main.auth()), "token", 400, "invalid_request"
+        )
+        _oauth_error(
+            post(token, json={"grant_type": "client_credentials"}, headers=main.auth()),
+            "token",
+            400,
+            "invalid_request",
+        )
+        for form, headers, method in (
+            ({"grant_type": "client_credentials"}, wrong, "client_secret_basic"),
+            (
+                {
+                    "grant_type": "client_credentials",
+                    "client_id": main.client_id,
+                    "client_secret": "wrong-secret",
+                },
+                {},
+                "client_secret_post",
+            ),
+        ):
+            response = post(token, data=form, headers=headers)
+            _oauth_error(response, f"token ({method})", 401, "invalid_client")
+        _oauth_error(
+            post(introspect, data={"token": "x"}, headers=wrong), "introspection", 401,
+            "invalid_client",
+        )  # fmt: skip
+        _oauth_error(
+            post(revoke, data={"token": "x"}, headers=wrong), "revocation", 401, "invalid_client"
+        )
+
+
+@check("TERM-ISS-002", "TERM-ISS-003", needs=["metadata"], profiles=PROFILES)
+def test_the_issuer_does_not_follow_the_host_header(proctor_target: Target) -> None:
+    """The metadata's ``issuer`` is the configured one whatever ``Host``,
+    ``X-Forwarded-Host`` or ``Forwarded`` header a request carries."""
+    expected = proctor_target.base_url
+    for headers in (
+        {"Host": "evil.example"},
+        {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"},
+        {"Forwarded": "host=evil.example;proto=https"},
+    ):
+        response = proctor_target.client.get(proctor_target.metadata_url, headers=headers)
+        if response.status_code != 200:
+            continue  # a service may refuse an unknown Host outright
+        issuer = json_object(response, "the metadata").get("issuer")
+        if issuer != expected:
+            raise ConformanceFailure(
+                f"the issuer follows {', '.join(headers)} (TERM-ISS-002)",
+                expected=repr(expected),
+                observed=repr(issuer),
+            )

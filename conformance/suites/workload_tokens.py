@@ -338,7 +338,7 @@ def test_a_wat_works_only_for_the_workload_it_was_issued_to(
             )
 
 
-@check("WAT-USE-002", "ERR-BEARER-002", needs=PRESENTING, profiles=PROFILES)
+@check("WAT-USE-002", "ERR-BEARER-002", "SEC-TIME-001", needs=PRESENTING, profiles=PROFILES)
 def test_invalid_wats_are_refused_uniformly(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
@@ -462,3 +462,51 @@ def test_workload_secrets_are_shown_once_and_rotate_at_once(
     fresh = Workload(workload.name, workload.client_id, secret, None)
     assert issue_wat(proctor_target, fresh, {}).status_code == 200, "the new secret fails"
     provisioning.delete_workload(workload.name)
+
+
+@check("WID-DIR-003", "WID-DIR-002", "TERM-NAME-001", needs=NEEDS, profiles=PROFILES)
+def test_invalid_workload_configurations_are_refused(
+    proctor_target: Target, provisioning: Provisioning
+) -> None:
+    """An unknown authorizer, private key material in ``jwks``, ``private_key_jwt``
+    without ``jwks``, a bad name or a ``PUT`` renaming the workload: 400
+    ``validation_failed``, nothing stored; a created workload gets a ``wl_`` client id."""
+    client, admin = proctor_target.client, proctor_target.admin_headers()
+    name = provisioning.name("invalid")
+    private = {
+        "kty": "EC",
+        "crv": "P-256",
+        "kid": "k1",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+        "d": "jpsQnnGQmL-YBIffH1136cspYG6-0iY7X1fCE9-E9LI",
+    }
+    broken: list[dict[str, Any]] = [
+        {"name": name, "authorizer": provisioning.name("no-such-authorizer")},
+        {
+            "name": name,
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": {"keys": [private]},
+        },
+        {"name": name, "token_endpoint_auth_method": "private_key_jwt"},
+        {"name": name, "token_endpoint_auth_method": "client_secret_jwt"},
+        {"name": name, "allowed_return_urls": ["http://app.example.com/return"]},
+        {"name": "a b"},
+    ]
+    for body in broken:
+        response = client.post(proctor_target.url("/v1/workloads"), json=body, headers=admin)
+        if response.status_code == 201:
+            provisioning.delete_workload(str(body["name"]))
+        expect_problem(response, 400, "validation_failed", f"a workload with {body}")
+        found = client.get(proctor_target.url(f"/v1/workloads/{name}"), headers=admin)
+        assert found.status_code == 404, "a refused workload must not be stored"
+    main = provisioning.workloads["main"]
+    renamed = client.put(
+        proctor_target.url(f"/v1/workloads/{main.name}"),
+        json={"name": provisioning.name("renamed"), "authorizer": main.authorizer},
+        headers=admin,
+    )
+    expect_problem(renamed, 400, "validation_failed", "a PUT renaming the workload")
+    chosen = provisioning.create_workload("chosen-id", authorizer=None)
+    assert chosen.client_id.startswith("wl_"), f"client_id {chosen.client_id!r} (WID-DIR-002)"
+    provisioning.delete_workload(chosen.name)
