@@ -1,17 +1,35 @@
-"""Shared helpers for the mock IdP tests: an independent verifier (PyJWT) and flows."""
+"""Shared fixtures of the mock IdP tests, and the Okta tests' helpers: the code flow
+through the pages, token requests, Okta's verifier (``flows``)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
+from proctor.mock_idps import server as mock_server
 from proctor.mock_idps.pytest_plugin import MockIdp
-from proctor.mock_idps.testing import parse_forms, pkce_pair
+from proctor.mock_idps.testing import pkce_pair, redirected_to, sign_in
 
 from .verifiers import verify_okta
+
+__all__ = [  # the helper namespace the fixture hands to tests
+    "AGENT",
+    "AGENT_SECRET",
+    "CALLBACK",
+    "SARAH",
+    "SPA",
+    "SPA_CALLBACK",
+    "code_flow",
+    "pkce_pair",
+    "token_request",
+    "tokens",
+    "verify_okta",
+]
 
 AGENT = "0oaproctoragent0app7"
 AGENT_SECRET = "proctor-demo-agent-secret"
@@ -24,6 +42,19 @@ SARAH = "sarah@example.com"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``proctor idp`` without serving: the foreground server records what it was given
+    (``app``, ``port``, ``tls``) instead of listening."""
+    calls: dict[str, Any] = {}
+
+    def fake_serve(app_: Any, *, port: int, tls: Any = None) -> None:
+        calls.update(app=app_, port=port, tls=tls)
+
+    monkeypatch.setattr(mock_server, "serve", fake_serve)
+    return calls
 
 
 async def code_flow(
@@ -52,18 +83,10 @@ async def code_flow(
     }
     if pkce:
         params.update(code_challenge=challenge, code_challenge_method="S256")
-    r = await client.get(f"{prefix}/authorize", params=params)
-    while r.status_code == 302 and not r.headers["location"].startswith(redirect_uri):
-        r = await client.get(r.headers["location"])
-    if r.status_code == 200 and "login" in parse_forms(r.text):
-        form = parse_forms(r.text)["login"]
-        r = await client.post(form.action, data=form.fill(username=username, password=password))
-    if r.status_code == 200 and "consent" in parse_forms(r.text):
-        form = parse_forms(r.text)["consent"]
-        r = await client.post(form.action, data=form.fill(decision="allow"))
-    assert r.status_code == 302, r.text
-    location = httpx.URL(r.headers["location"])
-    assert str(location).startswith(redirect_uri)
+    r, _ = await sign_in(
+        client, f"{prefix}/authorize", params, username=username, password=password
+    )
+    location = redirected_to(r, redirect_uri)
     assert location.params["state"] == state
     return location.params["code"], verifier
 
@@ -79,7 +102,7 @@ async def token_request(
     return await client.post(f"{prefix}/token", data=data, auth=auth or httpx.USE_CLIENT_DEFAULT)
 
 
-async def tokens_via_pages(client: httpx.AsyncClient, **kwargs: Any) -> dict[str, Any]:
+async def tokens(client: httpx.AsyncClient, **kwargs: Any) -> dict[str, Any]:
     """The full code flow with PKCE through the pages; returns the token response."""
     server = kwargs.get("server", "default")
     code, verifier = await code_flow(client, **kwargs)
@@ -98,30 +121,24 @@ async def tokens_via_pages(client: httpx.AsyncClient, **kwargs: Any) -> dict[str
     return body
 
 
-class Flows:
-    """The helpers above, handed to tests as the ``flows`` fixture (test modules cannot
-    import conftest under ``--import-mode=importlib``)."""
-
-    AGENT = AGENT
-    AGENT_SECRET = AGENT_SECRET
-    SPA = SPA
-    CALLBACK = CALLBACK
-    SPA_CALLBACK = SPA_CALLBACK
-    SARAH = SARAH
-    verify_okta = staticmethod(verify_okta)
-    code_flow = staticmethod(code_flow)
-    token_request = staticmethod(token_request)
-    tokens = staticmethod(tokens_via_pages)
-    pkce_pair = staticmethod(pkce_pair)
-
-
 @pytest.fixture
-def flows() -> type[Flows]:
-    return Flows
+def flows() -> ModuleType:
+    """This module's helpers and constants for the Okta tests (``flows.code_flow``,
+    ``flows.AGENT``, ...)."""
+    return sys.modules[__name__]
 
 
-@pytest.fixture
-async def okta(okta_idp: MockIdp) -> AsyncIterator[httpx.AsyncClient]:
-    """An async client on the ``okta_idp`` emulator."""
-    async with okta_idp.async_client() as client:
-        yield client
+def _client_of(idp_fixture: str) -> Any:
+    @pytest.fixture
+    async def client(request: pytest.FixtureRequest) -> AsyncIterator[httpx.AsyncClient]:
+        idp: MockIdp = request.getfixturevalue(idp_fixture)
+        async with idp.async_client() as http:
+            yield http
+
+    client.__doc__ = f"An async client on the ``{idp_fixture}`` emulator."
+    return client
+
+
+okta = _client_of("okta_idp")
+entra = _client_of("entra_idp")
+cognito = _client_of("cognito_idp")  # either Cognito host reaches it

@@ -12,21 +12,9 @@ from cryptography import x509
 from typer.testing import CliRunner
 
 from proctor.cli.main import app
-from proctor.mock_idps import server as mock_server
 from proctor.mock_idps.okta import PROFILE
 
 runner = CliRunner()
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
-    calls: dict[str, Any] = {}
-
-    def fake_serve(app_: Any, *, port: int, tls: Any = None) -> None:
-        calls.update(app=app_, port=port, tls=tls)
-
-    monkeypatch.setattr(mock_server, "serve", fake_serve)
-    return calls
 
 
 def test_idp_lists_okta() -> None:

@@ -3,16 +3,41 @@ against the published JWKS, as aws-jwt-verify does it) and the hosted sign-in fl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import sys
+from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
 
-from proctor.mock_idps.pytest_plugin import MockIdp
-from proctor.mock_idps.testing import parse_forms, pkce_pair
+from proctor.mock_idps import testing
+from proctor.mock_idps.testing import pkce_pair, redirected_to
 
 from .. import verifiers
+from ..verifiers import jwk_for as key_for
+
+__all__ = [  # the helper namespace the fixture hands to tests
+    "CALLBACK",
+    "DISCOVERY",
+    "DOMAIN",
+    "ISSUER",
+    "JWKS",
+    "M2M",
+    "M2M_SECRET",
+    "POOL",
+    "SARAH_SUB",
+    "SPA",
+    "SPA_CALLBACK",
+    "TOKEN",
+    "WEB",
+    "WEB_SECRET",
+    "jwks",
+    "key_for",
+    "sign_in",
+    "token_request",
+    "tokens",
+    "verify",
+]
 
 POOL = "us-east-1_Pr0ct0r42"
 ISSUER = f"https://cognito-idp.us-east-1.amazonaws.com/{POOL}"
@@ -30,7 +55,7 @@ SPA_CALLBACK = "http://127.0.0.1:3000/callback"
 SARAH_SUB = "54c8e4a8-1021-70d1-3c2b-6f2a9e0d5b11"
 
 
-def verify_cognito(
+def verify(
     token: str,
     jwks: dict[str, Any],
     *,
@@ -69,15 +94,11 @@ async def sign_in(
         params["scope"] = scope
     if nonce is not None:
         params["nonce"] = nonce
-    r = await client.get(f"{DOMAIN}/oauth2/authorize", params=params)
-    while r.is_redirect and not r.headers["location"].startswith(redirect_uri):
-        r = await client.get(r.headers["location"])
-    if r.status_code == 200:
-        form = parse_forms(r.text)["login"]
-        r = await client.post(form.action, data=form.fill(username=username, password=password))
-    assert r.status_code == 302, r.text
-    location = httpx.URL(r.headers["location"])
-    assert str(location).startswith(redirect_uri)
+    authorize_url = f"{DOMAIN}/oauth2/authorize"
+    r, _ = await testing.sign_in(
+        client, authorize_url, params, username=username, password=password
+    )
+    location = redirected_to(r, redirect_uri)
     assert location.params["state"] == state
     return location.params["code"], verifier
 
@@ -118,39 +139,8 @@ async def jwks(client: httpx.AsyncClient) -> dict[str, Any]:
     return body
 
 
-class CognitoFlows:
-    """The helpers above as the ``cflows`` fixture (test modules cannot import conftest
-    under ``--import-mode=importlib``)."""
-
-    POOL = POOL
-    ISSUER = ISSUER
-    DOMAIN = DOMAIN
-    JWKS = JWKS
-    DISCOVERY = DISCOVERY
-    TOKEN = TOKEN
-    WEB = WEB
-    WEB_SECRET = WEB_SECRET
-    SPA = SPA
-    M2M = M2M
-    M2M_SECRET = M2M_SECRET
-    CALLBACK = CALLBACK
-    SPA_CALLBACK = SPA_CALLBACK
-    SARAH_SUB = SARAH_SUB
-    key_for = staticmethod(verifiers.jwk_for)
-    verify = staticmethod(verify_cognito)
-    sign_in = staticmethod(sign_in)
-    token_request = staticmethod(token_request)
-    tokens = staticmethod(tokens)
-    jwks = staticmethod(jwks)
-
-
 @pytest.fixture
-def cflows() -> type[CognitoFlows]:
-    return CognitoFlows
-
-
-@pytest.fixture
-async def cognito(cognito_idp: MockIdp) -> AsyncIterator[httpx.AsyncClient]:
-    """An async client on the ``cognito_idp`` emulator (either host reaches it)."""
-    async with cognito_idp.async_client() as client:
-        yield client
+def cflows() -> ModuleType:
+    """This module's helpers and constants for the Cognito tests (``cflows.tokens``,
+    ``cflows.WEB``, ...)."""
+    return sys.modules[__name__]

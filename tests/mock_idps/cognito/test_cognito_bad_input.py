@@ -8,7 +8,6 @@ from typing import Any
 import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from proctor.cli.main import app as cli
@@ -17,63 +16,21 @@ from proctor.mock_idps.cognito import PROFILE
 from proctor.mock_idps.config import load_config
 from proctor.mock_idps.pytest_plugin import MockIdp
 
-PARAMS = [
-    "grant_type",
-    "code",
-    "redirect_uri",
-    "client_id",
-    "client_secret",
-    "code_verifier",
-    "refresh_token",
-    "scope",
-    "token",
-    "token_type_hint",
-    "response_type",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "transaction",
-    "step",
-    "username",
-    "password",
-    "logout_uri",
-]
-VALUES = st.one_of(
-    st.sampled_from(
-        [
-            "",
-            "authorization_code",
-            "refresh_token",
-            "client_credentials",
-            "password",
-            "code",
-            "openid",
-            "crm-api/notes.read",
-            "S256",
-            "6proctorwebapp0client00001",
-            "6proctorspa000client000002",
-            "http://127.0.0.1:8700/oauth2/callback",
-            "http://127.0.0.1:8700/",
-            "eyJhbGciOiJub25lIn0.e30.",
-        ]
+from .. import fuzzing
+
+FUZZ = fuzzing.requests(
+    fuzzing.vendor_paths("cognito", "/us-east-1_Nope/.well-known/jwks.json", "/error"),
+    params=("logout_uri",),
+    values=(
+        "password",
+        "crm-api/notes.read",
+        "6proctorwebapp0client00001",
+        "6proctorspa000client000002",
+        "http://127.0.0.1:8700/",
     ),
-    st.text(max_size=30),
+    auth=("Basic NnByb2N0b3J3ZWJhcHAwY2xpZW50MDAwMDE6d3Jvbmc=",),
+    methods=("GET", "POST", "PUT"),
 )
-AUTH = st.sampled_from(
-    [
-        None,
-        "Basic !!!",
-        "Bearer x.y.z",
-        "Basic NnByb2N0b3J3ZWJhcHAwY2xpZW50MDAwMDE6d3Jvbmc=",
-        "Basic",
-    ]
-)
-
-
-def _paths(idp: MockIdp) -> list[str]:
-    paths = list(idp.engine.server().paths.values())
-    return [*paths, "/login", "/us-east-1_Nope/.well-known/jwks.json", "/error"]
 
 
 def assert_cognito_shaped(response: httpx.Response) -> None:
@@ -97,29 +54,13 @@ def assert_cognito_shaped(response: httpx.Response) -> None:
 @settings(
     max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    data=st.data(),
-    method=st.sampled_from(["GET", "POST", "PUT"]),
-    params=st.dictionaries(st.sampled_from(PARAMS), VALUES, max_size=6),
-    auth=AUTH,
-    as_query=st.booleans(),
-)
+@given(request=FUZZ)
 def test_fuzzed_requests_never_fail_the_server(
-    cognito_idp: MockIdp,
-    data: st.DataObject,
-    method: str,
-    params: dict[str, str],
-    auth: str | None,
-    as_query: bool,
+    cognito_idp: MockIdp, request: fuzzing.FuzzRequest
 ) -> None:
-    client = cognito_idp.client()
-    path = data.draw(st.sampled_from(_paths(cognito_idp)))
-    headers = {"authorization": auth} if auth is not None else {}
-    if method == "GET" or as_query:
-        r = client.request(method, path, params=params, headers=headers)
-    else:
-        r = client.request(method, path, data=params, headers=headers)
-    assert_cognito_shaped(r)
+    response = request.send(cognito_idp.client())
+    fuzzing.assert_not_a_server_error(response, WEB_AUTH[1])
+    assert_cognito_shaped(response)
 
 
 TOKEN = "/oauth2/token"

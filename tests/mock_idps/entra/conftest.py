@@ -3,19 +3,54 @@ independent verifier (PyJWT against the published JWKS), and the sign-in flows."
 
 from __future__ import annotations
 
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 import httpx
 import jwt as pyjwt
 import pytest
 
-from proctor.mock_idps.pytest_plugin import MockIdp
-from proctor.mock_idps.testing import parse_forms, pkce_pair
+from proctor.mock_idps.testing import pkce_pair, sign_in
 
-from ..verifiers import LOGIN, STS, verify_entra
-from ..verifiers import expected_entra_issuer as expected_issuer
+from ..verifiers import LOGIN, STS
+from ..verifiers import expected_entra_issuer as issuer
+from ..verifiers import verify_entra as verify
+
+__all__ = [  # the helper namespace the fixture hands to tests
+    "AGENT",
+    "AGENT_SECRET",
+    "CALLBACK",
+    "CONSUMERS",
+    "CRM_APP",
+    "CRM_SECRET",
+    "CRM_URI",
+    "DOCS_APP",
+    "DOCS_URI",
+    "FABRIKAM",
+    "FATIMA",
+    "GRAPH_APP",
+    "LOGIN",
+    "SARAH",
+    "SARAH_OID",
+    "SPA",
+    "SPA_CALLBACK",
+    "STS",
+    "TENANT",
+    "assert_aadsts",
+    "authorize",
+    "claims",
+    "client_credentials",
+    "code_flow",
+    "header",
+    "issuer",
+    "jwks",
+    "pkce_pair",
+    "token_request",
+    "tokens",
+    "verify",
+]
 
 TENANT = "b7c3d9e1-4f2a-4c8b-9e6d-1a2b3c4d5e6f"
 FABRIKAM = "5f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
@@ -39,11 +74,6 @@ PASSWORDS = {
     "bob@contoso.example": "bob-password",
     FATIMA: "fatima-password",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def header(token: str) -> dict[str, Any]:
@@ -77,17 +107,10 @@ async def authorize(
 ) -> httpx.Response:
     """Send an authorization request and walk the sign-in and consent pages; returns the
     final redirect to the client (or whatever page stopped the walk)."""
-    redirect_uri = params["redirect_uri"]
-    r = await client.get(f"{prefix(segment, version)}/authorize", params=params)
-    while r.status_code == 302 and not r.headers["location"].startswith(redirect_uri):
-        r = await client.get(r.headers["location"])
-    forms = parse_forms(r.text) if r.status_code in (200, 401) else {}
-    if "login" in forms:
-        data = forms["login"].fill(username=username, password=PASSWORDS[username])
-        r = await client.post(forms["login"].action, data=data)
-        forms = parse_forms(r.text) if r.status_code == 200 else {}
-    if "consent" in forms:
-        r = await client.post(forms["consent"].action, data=forms["consent"].fill(decision="allow"))
+    authorize_url = f"{prefix(segment, version)}/authorize"
+    r, _ = await sign_in(
+        client, authorize_url, params, username=username, password=PASSWORDS[username]
+    )
     return r
 
 
@@ -193,50 +216,8 @@ def assert_aadsts(response: httpx.Response, code: int, error: str, status: int =
     assert body["error_uri"].endswith(f"/error?code={code}")
 
 
-class Aad:
-    """The helpers above as the ``aad`` fixture (test modules cannot import conftest under
-    ``--import-mode=importlib``)."""
-
-    LOGIN = LOGIN
-    STS = STS
-    TENANT = TENANT
-    FABRIKAM = FABRIKAM
-    CONSUMERS = CONSUMERS
-    AGENT = AGENT
-    AGENT_SECRET = AGENT_SECRET
-    SPA = SPA
-    CRM_APP = CRM_APP
-    CRM_SECRET = CRM_SECRET
-    CRM_URI = CRM_URI
-    DOCS_APP = DOCS_APP
-    DOCS_URI = DOCS_URI
-    GRAPH_APP = GRAPH_APP
-    CALLBACK = CALLBACK
-    SPA_CALLBACK = SPA_CALLBACK
-    SARAH = SARAH
-    SARAH_OID = SARAH_OID
-    FATIMA = FATIMA
-    verify = staticmethod(verify_entra)
-    issuer = staticmethod(expected_issuer)
-    header = staticmethod(header)
-    claims = staticmethod(claims)
-    jwks = staticmethod(jwks)
-    authorize = staticmethod(authorize)
-    code_flow = staticmethod(code_flow)
-    token_request = staticmethod(token_request)
-    tokens = staticmethod(tokens)
-    client_credentials = staticmethod(client_credentials)
-    assert_aadsts = staticmethod(assert_aadsts)
-    pkce_pair = staticmethod(pkce_pair)
-
-
 @pytest.fixture
-def aad() -> type[Aad]:
-    return Aad
-
-
-@pytest.fixture
-async def entra(entra_idp: MockIdp) -> AsyncIterator[httpx.AsyncClient]:
-    """An async client on the ``entra_idp`` emulator."""
-    async with entra_idp.async_client() as client:
-        yield client
+def aad() -> ModuleType:
+    """This module's helpers and constants for the Entra tests (``aad.tokens``,
+    ``aad.TENANT``, ...)."""
+    return sys.modules[__name__]

@@ -5,13 +5,27 @@ requests with correct client authentication, and bearer headers."""
 from __future__ import annotations
 
 import re
+import sys
+from types import ModuleType
 from urllib.parse import quote_plus
 
 import httpx
 import pytest
 
 from proctor.mock_idps.pytest_plugin import MockProvider
-from proctor.mock_idps.testing import parse_forms, pkce_pair
+from proctor.mock_idps.testing import pkce_pair, redirected_to, sign_in
+
+__all__ = [  # the helper namespace the fixture hands to tests
+    "CALLBACK",
+    "SARAH",
+    "authorize",
+    "bearer",
+    "challenge_params",
+    "client_auth",
+    "code_tokens",
+    "token",
+]
+
 
 CALLBACK = "http://127.0.0.1:8700/oauth2/callback"
 SARAH = "sarah@example.com"
@@ -45,27 +59,15 @@ async def authorize(
     if pkce:
         params.update(code_challenge=challenge, code_challenge_method="S256")
     params.update(extra or {})
-    shown: list[str] = []
-    r = await client.get(provider.url("authorize"), params=params)
-    for _ in range(5):
-        if r.is_redirect and not r.headers["location"].startswith(CALLBACK):
-            r = await client.get(r.headers["location"])
-            continue
-        forms = parse_forms(r.text) if r.status_code == 200 else {}
-        if "login" in forms:
-            shown.append("login")
-            form = forms["login"]
-            r = await client.post(form.action, data=form.fill(username=username, password=password))
-        elif "consent" in forms:
-            shown.append("consent")
-            form = forms["consent"]
-            r = await client.post(form.action, data=form.fill(decision=decision))
-        else:
-            break
-    assert r.status_code == 302, r.text
-    location = httpx.URL(r.headers["location"])
-    assert str(location).startswith(CALLBACK)
-    return location, verifier, shown
+    r, shown = await sign_in(
+        client,
+        provider.url("authorize"),
+        params,
+        username=username,
+        password=password,
+        decision=decision,
+    )
+    return redirected_to(r, CALLBACK), verifier, shown
 
 
 def client_auth(provider: MockProvider) -> tuple[str, str]:
@@ -125,25 +127,8 @@ def challenge_params(header: str) -> dict[str, str]:
     return {k: re.sub(r"\\(.)", r"\1", v) for k, v in pairs}
 
 
-class Flows:
-    """The helpers above as the ``pf`` fixture (test modules cannot import conftest under
-    ``--import-mode=importlib``)."""
-
-    CALLBACK = CALLBACK
-    SARAH = SARAH
-    authorize = staticmethod(authorize)
-    client_auth = staticmethod(client_auth)
-    token = staticmethod(token)
-    code_tokens = staticmethod(code_tokens)
-    bearer = staticmethod(bearer)
-    challenge_params = staticmethod(challenge_params)
-
-
 @pytest.fixture
-def pf() -> type[Flows]:
-    return Flows
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def pf() -> ModuleType:
+    """This module's helpers and constants for the provider tests (``pf.code_tokens``,
+    ``pf.bearer``, ...)."""
+    return sys.modules[__name__]
