@@ -75,13 +75,27 @@ def _check_http_url(value: str, what: str) -> str:
 
 
 class ClientCredentials(_Model):
-    """A client registered at the target (or at a mock IdP) for the kit to use."""
+    """A client registered at the target (or at a mock IdP) for the kit to use.
+
+    ``private_key_jwt`` clients (RFC 7523 §2.2) give ``private_key``: an unencrypted PEM
+    EC P-256 or RSA private key whose public part is registered at the target, and
+    optionally the ``key_id`` it is registered under.
+    """
 
     client_id: str = Field(min_length=1)
     client_secret: SecretStr | None = None
-    auth_method: Literal["client_secret_basic", "client_secret_post", "none"] = (
+    auth_method: Literal["client_secret_basic", "client_secret_post", "none", "private_key_jwt"] = (
         "client_secret_basic"
     )
+    private_key: SecretStr | None = None
+    key_id: str | None = None
+
+    @field_validator("private_key")
+    @classmethod
+    def _pem(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and "PRIVATE KEY-----" not in value.get_secret_value():
+            raise ValueError("private_key must be a PEM private key")
+        return value
 
 
 class Credentials(_Model):
@@ -171,9 +185,11 @@ class AgentCoreTarget(_Model):
     The endpoints default to ``url``. ``credentials`` sign as the admin principal (every
     operation of both planes); ``workload_principals`` maps workload identity names the kit
     creates to credentials limited to that workload. ``dev_mode`` says the target accepts
-    any signature, so the SigV4 and principal checks are skipped. ``jwt_workload`` is a
-    workload identity the operator set up to trust the user tokens of mock IdP
-    ``user_idp``; ``oauth_provider`` is the base URL of the kit's mock OAuth provider.
+    any signature and may register return URLs and scopes on first use (proctor's
+    ``PROCTOR_AGENTCORE_DEV_MODE``), so the checks of those rules are skipped.
+    ``jwt_workload`` is a workload identity the operator set up to trust the user tokens of
+    mock IdP ``user_idp``; ``oauth_provider`` is the base URL of the kit's mock OAuth
+    provider.
     """
 
     region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]+$")
@@ -263,6 +279,8 @@ class TargetConfig(_Model):
         for client in self.credentials.clients.values():
             if client.client_secret is not None:
                 found.append(client.client_secret.get_secret_value())
+            if client.private_key is not None:
+                found.append(client.private_key.get_secret_value())
         source = self.subject_token
         if isinstance(source, MockIdpSubjectToken) and source.client_secret is not None:
             found.append(source.client_secret.get_secret_value())
