@@ -149,3 +149,7 @@ def setup(
     except ConfigError as error:
         raise _fail(str(error)) from None
     typer.echo(setup_instructions(loaded), nl=False)
+    if loaded.profile == "agentcore":
+        from proctor.conformance.agentcore import setup_lines
+
+        typer.echo("\n" + "\n".join(setup_lines(loaded)))

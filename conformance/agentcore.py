@@ -853,6 +853,9 @@ def setup_lines(config: TargetConfig) -> list[str]:
     lines = [
         "## AgentCore (boto3)",
         "",
+        "The kit drives both AgentCore planes with boto3 and creates what it needs through the "
+        "control plane (and deletes it); only the items below are yours to provide.",
+        "",
         f"- data plane `{ac.data_endpoint or url}`, control plane `{ac.control_endpoint or url}`,"
         f" region `{ac.region}`, SigV4 signing name `{SIGNING_NAME}`",
     ]

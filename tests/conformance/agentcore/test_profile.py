@@ -14,10 +14,13 @@ import hmac
 import sys
 import types
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from proctor.cli import conform
 from proctor.conformance.agentcore import BOTO3_MISSING
 from proctor.conformance.results import Outcome
 from proctor.reference.agentcore import routes, sigv4, wire
@@ -205,3 +208,29 @@ def test_broken_variant_is_caught(
     )
     errors = found.by_outcome(Outcome.ERROR)
     assert not errors, found.summary()
+
+
+def test_setup_names_what_the_operator_provides(tmp_path: Path) -> None:
+    config = tmp_path / "target.yaml"
+    config.write_text(
+        "url: https://bedrock-agentcore.eu-central-1.amazonaws.com\n"
+        "profile: agentcore\n"
+        "mock_idps: {issuers: {okta: 'https://okta.conformance.example/oauth2/default'}}\n"
+        "agentcore:\n"
+        "  region: eu-central-1\n"
+        "  control_endpoint: https://bedrock-agentcore-control.eu-central-1.amazonaws.com\n"
+        "  credentials: {access_key_id: AKIDEXAMPLE, secret_access_key: not-shown-anywhere}\n"
+        "  jwt_workload: conformance-jwt\n"
+        "  oauth_provider: https://crm.conformance.example\n",
+        encoding="utf-8",
+    )
+    done = CliRunner().invoke(conform.app, ["setup", "--config", str(config)])
+    assert done.exit_code == 0, done.output
+    text = done.output
+    assert "## AgentCore (boto3)" in text
+    assert "bedrock-agentcore-control.eu-central-1.amazonaws.com" in text
+    assert "signing name `bedrock-agentcore`" in text
+    assert "workload identity `conformance-jwt`" in text
+    assert "https://okta.conformance.example/oauth2/default" in text
+    assert "https://crm.conformance.example" in text
+    assert "not-shown-anywhere" not in text
