@@ -18,9 +18,10 @@ hits all alike:
 - ``raw``: ``joserfc.jws.serialize_compact`` of the very header and payload the engine
   produced, with the same key.
 
-Output is ``name=value`` lines: ``<vendor>_<contender>_per_s`` (tokens per second) and
-``<vendor>_ratio_<contender>_vs_raw`` (1.0 would mean the emulator adds nothing to the
-signature; RSA signing dominates, so the ratios are well above 0.1).
+Output is ``name=value`` lines: ``<vendor>_<contender>_per_s`` (tokens per second, the
+median over the rounds) and ``<vendor>_ratio_<contender>_vs_raw`` (the median of the ratios
+measured in the same round, so load that drifts during the run cancels out; 1.0 would mean
+the emulator adds nothing to the signature).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import asyncio
 import base64
 import gc
 import json
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,26 +118,28 @@ def _rate(fn: Callable[[], Any], seconds: float) -> tuple[int, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measuring time per vendor")
-    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--vendors", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
     args = parser.parse_args()
     contenders = {vendor: _contenders(vendor) for vendor in args.vendors}
     slots = sum(len(c) for c in contenders.values())
     per_slot = args.seconds * len(contenders) / (args.rounds * slots)
-    totals = {(v, name): [0, 0.0] for v, named in contenders.items() for name in named}
+    rounds: dict[tuple[str, str], list[float]] = {
+        (v, name): [] for v, named in contenders.items() for name in named
+    }
     for _ in range(args.rounds):  # every vendor and path in each round: side by side
         for vendor, named in contenders.items():
             for name, fn in named.items():
                 gc.collect()
                 count, elapsed = _rate(fn, per_slot)
-                totals[vendor, name][0] += count
-                totals[vendor, name][1] += elapsed
+                rounds[vendor, name].append(count / elapsed)
     for vendor, named in contenders.items():
-        rates = {name: totals[vendor, name][0] / totals[vendor, name][1] for name in named}
-        for name, rate in rates.items():
-            print(f"{vendor}_{name}_per_s={rate:.0f}")
+        for name in named:
+            print(f"{vendor}_{name}_per_s={statistics.median(rounds[vendor, name]):.0f}")
+        raw = rounds[vendor, "raw"]
         for name in ("engine", "mint", "token_endpoint"):
-            print(f"{vendor}_ratio_{name}_vs_raw={rates[name] / rates['raw']:.3f}")
+            paired = [rate / base for rate, base in zip(rounds[vendor, name], raw, strict=True)]
+            print(f"{vendor}_ratio_{name}_vs_raw={statistics.median(paired):.3f}")
 
 
 if __name__ == "__main__":
