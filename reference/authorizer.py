@@ -126,6 +126,9 @@ class Decision:
     #: ``ok``, one of :data:`REASONS`, or ``claim_rule_failed:<claim>``.
     reason: str
     identity: Identity | None = None
+    #: On a deny after the signature and the issuer were verified: ``(iss, sub)``, for the
+    #: audit log only (AUD-EVT-003); never in the response (INB-DEC-005).
+    verified_user: tuple[str, str] | None = None
 
     def __bool__(self) -> bool:
         raise TypeError("a Decision is not a boolean: test decision.allowed")
@@ -415,6 +418,16 @@ class Authorizer:
         quick = iss == expected_issuer and key.issuer is None and not plan.entra
         if not quick and not _issuer_ok(plan, iss, payload, key, expected_issuer):
             return WRONG_ISSUER
+        # -- signature and issuer verified: denials from here name the user (AUD-EVT-003) --
+        user = (iss, payload["sub"])
+        decision = self._check_verified(plan, payload, kind, now, iss)
+        if not decision.allowed:
+            return Decision(False, decision.reason, None, user)
+        return decision
+
+    def _check_verified(
+        self, plan: _Plan, payload: dict[str, Any], kind: TokenKind, now: float, iss: str
+    ) -> Decision:
         leeway = plan.leeway
         exp = payload["exp"]
         if now >= exp + leeway:

@@ -277,8 +277,11 @@ class AuthorizerConfig(BaseModel):
     def _default_token_kinds(cls, data: Any) -> Any:
         if isinstance(data, dict) and "token_kinds" not in data:
             profile = data.get("idp_profile", "generic")
-            if isinstance(profile, str) and profile in DEFAULT_TOKEN_KINDS:
-                return {**data, "token_kinds": DEFAULT_TOKEN_KINDS[profile]}
+            # An unknown profile string is reported on idp_profile alone (validation_failed,
+            # INB-CFG-002), not also as a missing token_kinds.
+            if isinstance(profile, str):
+                defaults = DEFAULT_TOKEN_KINDS.get(profile, DEFAULT_TOKEN_KINDS["generic"])
+                return {**data, "token_kinds": defaults}
         return data
 
     @field_validator("name")

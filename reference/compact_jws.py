@@ -38,6 +38,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from proctor.reference.json_limits import MAX_JSON_DEPTH, depth_exceeds, text_may_exceed
+
 __all__ = [
     "MIN_RSA_BITS",
     "MalformedJws",
@@ -124,6 +126,8 @@ def _json_object(segment: bytes, what: str) -> dict[str, Any]:
         raise MalformedJws(f"{what} is not JSON") from exc
     if type(value) is not dict:
         raise MalformedJws(f"{what} is not a JSON object")
+    if text_may_exceed(text) and depth_exceeds(value):
+        raise MalformedJws(f"{what} nests deeper than {MAX_JSON_DEPTH} levels")  # SEC-DOS-001
     return value
 
 

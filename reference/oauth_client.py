@@ -493,7 +493,7 @@ def _body(response: httpx.Response, rules: ResponseRules) -> dict[str, Any] | No
     text = response.text
     try:
         value = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # a hostile provider must not cause a 5xx
         value = None
     if isinstance(value, dict):
         return value

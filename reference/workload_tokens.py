@@ -75,10 +75,14 @@ CHALLENGE: Final = 'Basic realm="proctor", Bearer realm="proctor", error="invali
 
 
 class RejectedUserToken(UserTokenRejected):
-    """``401 user_token_rejected`` with the data plane's challenges (ERR-BEARER-001/002)."""
+    """``401 user_token_rejected`` with the data plane's challenges (ERR-BEARER-001/002).
 
-    def __init__(self, reason: str) -> None:
+    ``user`` is the ``(issuer, subject)`` of a token whose signature and issuer verified,
+    for the audit event (AUD-EVT-003); it never reaches the response."""
+
+    def __init__(self, reason: str, user: tuple[str, str] | None = None) -> None:
         super().__init__(_REJECTED, reason=reason)
+        self.user = user
 
     def headers(self) -> dict[str, str]:
         return {"WWW-Authenticate": CHALLENGE}
@@ -205,10 +209,10 @@ def bind_user(
         raise Forbidden("This workload has no authorizer for user tokens.")
     decision = decide(authorizer, user_token, kind_of(authorizer))
     if not decision.allowed or decision.identity is None:
-        raise RejectedUserToken(decision.reason)
+        raise RejectedUserToken(decision.reason, decision.verified_user)
     identity = decision.identity
     if now >= identity.exp:  # accepted only thanks to the leeway (WAT-LIFE-002)
-        raise RejectedUserToken("expired")
+        raise RejectedUserToken("expired", (identity.issuer, identity.subject))
     return UserBinding(identity.issuer, identity.subject, identity.user_key), identity.exp
 
 

@@ -56,6 +56,7 @@ from proctor.reference.agentcore.wire import (
 from proctor.reference.errors import PayloadTooLarge, ProctorError
 from proctor.reference.http.audited import Event
 from proctor.reference.http.bodies import MAX_BODY_BYTES
+from proctor.reference.json_limits import depth_exceeds, text_may_exceed
 from proctor.reference.logs import request_id_var
 from proctor.reference.storage.workload_tokens import WorkloadTokenRepository
 from proctor.reference.storage.workloads import WorkloadRepository
@@ -104,11 +105,16 @@ def _parse(raw: bytes) -> Any:
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(raw)
+    except (ValueError, RecursionError):  # incl. UnicodeDecodeError, huge integers
         raise ValidationException(
             "Could not parse the request body as JSON.", reason="CannotParse"
         ) from None
+    if text_may_exceed(raw) and depth_exceeds(value):
+        raise ValidationException(
+            "The request body nests deeper than 32 levels.", reason="CannotParse"
+        )
+    return value
 
 
 def _signed(request: Request, raw: bytes) -> SignedRequest:

@@ -21,6 +21,7 @@ from proctor.reference.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from proctor.reference.json_limits import MAX_JSON_DEPTH, depth_exceeds, text_may_exceed
 
 __all__ = ["MAX_BODY_BYTES", "read_json", "read_model"]
 
@@ -28,8 +29,7 @@ M = TypeVar("M", bound=BaseModel)
 
 #: Bodies carry at most a few tokens (a user JWT may be large); 256 KiB is generous.
 MAX_BODY_BYTES = 256 * 1024
-#: No request object of the native API nests deeper than a few levels (ERR-RULE-001).
-MAX_DEPTH = 32
+
 
 _SHAPE_ERRORS = frozenset(
     {"extra_forbidden", "missing", "model_type", "dict_type", "list_type", "json_invalid"}
@@ -57,33 +57,17 @@ async def read_json(request: Request, limit: int = MAX_BODY_BYTES) -> dict[str, 
     raw = await _body(request, limit)
     try:
         value = json.loads(raw) if raw else None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except ValueError as exc:
+        # JSONDecodeError, UnicodeDecodeError, and the int-conversion limit of integers of
+        # more than 4300 digits (sys.set_int_max_str_digits) are all ValueErrors.
         raise InvalidRequestBody("The request body is not valid JSON.") from exc
     except RecursionError:
         raise InvalidRequestBody("The request body is nested too deeply.") from None
     if not isinstance(value, dict):
         raise InvalidRequestBody("The request body must be a JSON object.")
-    if _depth_exceeds(value, MAX_DEPTH):
+    if text_may_exceed(raw, MAX_JSON_DEPTH) and depth_exceeds(value, MAX_JSON_DEPTH):
         raise InvalidRequestBody("The request body is nested too deeply.")
     return value
-
-
-def _depth_exceeds(value: object, limit: int) -> bool:
-    """Whether JSON ``value`` nests containers deeper than ``limit`` (iterative: a hostile
-    body must not exhaust the stack of the validator that reads it next)."""
-    stack: list[tuple[object, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, dict):
-            children: list[object] = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((child, depth + 1) for child in children)
-    return False
 
 
 def _is_shape_error(kind: str) -> bool:

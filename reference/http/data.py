@@ -32,7 +32,12 @@ from proctor.reference.http.bodies import read_json
 from proctor.reference.metrics import Counter, Metrics
 from proctor.reference.storage import Transaction
 from proctor.reference.workload_auth import AuthenticatedWorkload, WorkloadAuthenticator
-from proctor.reference.workload_tokens import IssuedToken, WorkloadTokens, bind_user
+from proctor.reference.workload_tokens import (
+    IssuedToken,
+    RejectedUserToken,
+    WorkloadTokens,
+    bind_user,
+)
 
 __all__ = ["DataPlane", "DecisionRequest", "decision_body"]
 
@@ -162,6 +167,7 @@ class DataPlane:
             if decision.allowed and decision.identity is not None:
                 event.user = (decision.identity.issuer, decision.identity.subject)
             else:
+                event.user = decision.verified_user  # AUD-EVT-003: verified, then denied
                 event.deny(decision.reason)
         return JSONResponse(decision_body(decision), headers=_NO_STORE)
 
@@ -171,16 +177,20 @@ class DataPlane:
         async with self._recorder.record(event):
             caller = await self._authenticate(request, event)
             user_token, user_id = _wat_request(await read_json(request))
-            user, not_after = await run_in_threadpool(
-                lambda: bind_user(
-                    caller.record,
-                    user_token=user_token,
-                    user_id=user_id,
-                    decide=self._authorizers.decide,
-                    kind_of=self._authorizers.kind_for,
-                    now=self._clock.now(),
+            try:
+                user, not_after = await run_in_threadpool(
+                    lambda: bind_user(
+                        caller.record,
+                        user_token=user_token,
+                        user_id=user_id,
+                        decide=self._authorizers.decide,
+                        kind_of=self._authorizers.kind_for,
+                        now=self._clock.now(),
+                    )
                 )
-            )
+            except RejectedUserToken as rejected:
+                event.user = rejected.user  # AUD-EVT-003: the verified user, denied
+                raise
             if user is not None:
                 event.user = (user.issuer, user.subject)
             binder = self._user_token_binder() if user_token is not None else None

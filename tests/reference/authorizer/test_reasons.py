@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from proctor.mock_idps.keys import SigningKey, generate_key
-from proctor.reference.authorizer import REASONS, Authorizer, Decision
+from proctor.reference.authorizer import REASONS, Authorizer
 from proctor.reference.authorizer_config import AuthorizerConfig
 from proctor.reference.clock import ManualClock
+
+from .conftest import ISSUER
 
 NOW = 1_800_000_000
 
@@ -95,7 +97,15 @@ def test_each_broken_rule_has_its_reason(
     authorizer = make_authorizer(make_config(**changes))
     assert authorizer.decide(mint()).allowed  # positive control: the same setup allows
     decision = authorizer.decide(mint(claims, header=header))
-    assert decision == Decision(False, reason)
+    assert (decision.allowed, decision.reason, decision.identity) == (False, reason, None)
+    # INB-DEC-005: a deny carries exactly the reason, nothing taken from the token
+    assert decision.as_dict() == {"decision": "deny", "reason": reason}
+    # AUD-EVT-003: a deny after the signature and the issuer verified names the user for
+    # the audit log; one before (or a malformed payload) names nobody.
+    if reason in {"wrong_issuer", "wrong_token_kind", "malformed"}:
+        assert decision.verified_user is None
+    else:
+        assert decision.verified_user == (ISSUER, "sarah@example.com")
 
 
 def test_bad_signature(authorizer: Authorizer, mint: Any) -> None:

@@ -98,6 +98,8 @@ async def test_valid_body_is_accepted(client: httpx.AsyncClient) -> None:
          {"content-type": "application/json"}, 400, "invalid_request_body"),
         (b'{"name": ' + b'{"a": ' * 40 + b"1" + b"}" * 40 + b"}",
          {"content-type": "application/json"}, 400, "invalid_request_body"),
+        (b'{"name": "crm", "size": ' + b"9" * 5000 + b"}",
+         {"content-type": "application/json"}, 400, "invalid_request_body"),
     ],
 )  # fmt: skip
 async def test_bad_bodies_get_specific_problems(

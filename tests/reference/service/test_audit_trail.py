@@ -157,7 +157,12 @@ async def test_every_call_appends_its_event_and_no_secret_leaks(
     assert by_op[2]["user"] == {"issuer": "urn:proctor:user-id", "subject": "sarah-42"}
     decisions = [e for e in events if e["operation"] == "decision.evaluate"]
     assert decisions[0]["user"] == {"issuer": h.ISSUER, "subject": "sarah@company.example"}
-    assert decisions[1]["user"] is None
+    # AUD-EVT-003: denied after the signature and issuer verified: the user is named
+    sarah = {"issuer": h.ISSUER, "subject": "sarah@company.example"}
+    assert decisions[1]["user"] == sarah
+    assert decisions[2]["user"] is None  # the caller failed to authenticate
+    assert by_op[3]["user"] == sarah  # the refused WAT request names her too
+    assert by_op[4]["user"] is None  # a body that could not be read names nobody
 
     # the request id in an error body is the one in the event (AUD-EVT-002)
     ghost = next(r for r in responses if r.request.url.path == "/v1/workloads/ghost")

@@ -572,3 +572,18 @@ async def test_unsupported_methods_are_405_with_allow(
     assert response.status_code == 405
     assert {m.strip() for m in response.headers["Allow"].split(",")} == allow
     assert response.json()["code"] == "method_not_allowed"
+
+
+async def test_an_unknown_idp_profile_is_a_validation_failure(
+    client: httpx.AsyncClient, h: ModuleType
+) -> None:
+    """INB-CFG-002: a well-formed string that is not a profile breaks a rule of Table 2.1:
+    400 validation_failed naming ``/idp_profile`` alone; nothing is stored."""
+    response = await client.post(
+        "/v1/authorizers", json=h.authorizer_body(idp_profile="keycloak"), headers=h.ADMIN
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_failed"
+    assert [e["field"] for e in response.json()["errors"]] == ["/idp_profile"]
+    listed = await client.get("/v1/authorizers", headers=h.ADMIN)
+    assert listed.json()["items"] == []

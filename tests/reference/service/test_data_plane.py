@@ -160,10 +160,24 @@ def _deny_cases(user_tokens: Any, clock: Any) -> list[tuple[str, str]]:
 
 
 async def test_each_deny_reason_is_surfaced_and_audited(
-    client: httpx.AsyncClient, api: Any, setup: Any, user_tokens: Any, clock: Any
+    client: httpx.AsyncClient,
+    api: Any,
+    setup: Any,
+    user_tokens: Any,
+    clock: Any,
+    h: ModuleType,
 ) -> None:
     """INB-DEC-003/005, AUD-EVT-004: 200 with exactly decision and reason; the audit event
-    is a denial with the same reason."""
+    is a denial with the same reason, naming the user only when the token's signature and
+    issuer were verified before the rule that denied it (AUD-EVT-003)."""
+    verified_first = {
+        "expired",
+        "not_yet_valid",
+        "wrong_audience",
+        "client_not_allowed",
+        "scope_not_allowed",
+        "claim_rule_failed:groups",
+    }
     for token, reason in _deny_cases(user_tokens, clock):
         response = await client.post(
             "/v1/decisions",
@@ -175,7 +189,10 @@ async def test_each_deny_reason_is_surfaced_and_audited(
         event = (await api.audit(operation="decision.evaluate"))[-1]
         assert (event["decision"], event["reason"]) == ("deny", reason)
         assert event["workload"] == "orchestrator"
-        assert event["user"] is None
+        if reason in verified_first:
+            assert event["user"] == {"issuer": h.ISSUER, "subject": "sarah@company.example"}
+        else:
+            assert event["user"] is None
 
 
 async def test_an_id_token_kind_the_authorizer_lacks_is_wrong_token_kind(

@@ -115,6 +115,9 @@ def make_settings(tmp_path: Path, database_url: str, **changes: Any) -> Settings
         "database_url": database_url,
         "admin_token": ADMIN_TOKEN,
         "allow_loopback_http": False,
+        # The timings in these tests (rotation, pruning, expiry) are written for a
+        # 10-minute token lifetime; the service default is 15 (TX-EXP-003).
+        "access_token_ttl": 600,
     }
     values.update(changes)
     return Settings(**values)
