@@ -85,6 +85,7 @@ def test_bad_options_exit_2(args: list[str], message: str) -> None:
 
 
 def test_a_bad_config_file_exits_2(tmp_path: Path) -> None:
+    """CONF-CAP-001: an invalid declaration exits 2."""
     result = runner.invoke(root, ["conform", "--config", str(_config(tmp_path, "nope: 1\n"))])
     assert result.exit_code == 2
     assert "Extra inputs are not permitted" in result.output

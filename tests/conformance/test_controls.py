@@ -34,6 +34,7 @@ def test_a_correct_target_passes(run_kit: RunKit) -> None:
 
 
 def test_a_target_that_rejects_everything_gets_an_error_not_a_pass(run_kit: RunKit) -> None:
+    """CONF-CTRL-001: a control failing before the negative check voids it (ERROR)."""
     run = _run(run_kit, reject_everything=True)
     result = run.result(CHECK)
     assert result.outcome is Outcome.ERROR
@@ -48,6 +49,7 @@ def test_a_target_that_accepts_the_attack_fails(run_kit: RunKit) -> None:
 
 
 def test_a_target_broken_by_the_attack_gets_an_error(run_kit: RunKit) -> None:
+    """CONF-CTRL-001: a control failing after the negative check voids it (ERROR)."""
     result = _run(run_kit, break_after_attack=True).result(CHECK)
     assert result.outcome is Outcome.ERROR
     assert "failed after" in result.message

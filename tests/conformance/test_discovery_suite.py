@@ -62,6 +62,7 @@ def test_each_broken_variant_is_caught(run_kit: RunKit, flaw: str, caught: set[s
 
 
 def test_an_undeclared_capability_skips_with_the_reason(run_kit: RunKit) -> None:
+    """CONF-CAP-002: SKIPPED with the capability named; declared ones still run."""
     run = run_kit(config=kit_config(capabilities=["metadata"]))
     for name in (JWKS_CHECK, PUBLIC_CHECK):
         assert run.result(name).outcome is Outcome.SKIPPED

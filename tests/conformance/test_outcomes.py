@@ -36,6 +36,7 @@ def test_each_situation_has_its_outcome(run_kit: RunKit) -> None:
 
 
 def test_skipped_checks_never_count_as_passes(run_kit: RunKit) -> None:
+    """CONF-CAP-002: a run of skips alone is not a pass."""
     run = run_kit(suites=(), samples=("kit_levels",), keyword="vault or agentcore or skips")
     assert set(run.outcomes().values()) == {Outcome.SKIPPED}
     assert run.exit_code == 2  # nothing applicable is not conformant

@@ -75,6 +75,7 @@ def test_the_example_config_loads_with_environment_secrets(tmp_path: Path) -> No
     ],
 )
 def test_invalid_configs_are_config_errors(tmp_path: Path, text: str, message: str) -> None:
+    """CONF-CAP-001: unknown profiles, capabilities or members are config errors."""
     with pytest.raises(ConfigError, match=message):
         load_config(_write(tmp_path, text), environ={})
 

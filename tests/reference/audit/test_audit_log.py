@@ -128,6 +128,7 @@ def test_an_aborted_transaction_consumes_no_seq(log: AuditLog, database: Databas
 def test_an_operation_and_its_event_commit_together(
     log: AuditLog, database: Database, clock: ManualClock
 ) -> None:
+    """AUD-APP-002: the event rolls back with the operation's transaction."""
     authorizers = AuthorizerRepository(database, clock)
     with database.transaction() as tx:
         authorizers.create("company-okta", {}, tx=tx)
@@ -371,6 +372,7 @@ def test_concurrent_appends_from_threads_and_nodes_keep_the_chain(
 def test_prune_removes_the_old_prefix_and_keeps_verify_valid(
     log: AuditLog, clock: ManualClock
 ) -> None:
+    """AUD-RET-001: only the old prefix goes, behind a checkpoint; verify stays valid."""
     fill(log, clock, 10)  # times 1_800_000_000 + 0, 10, ..., 90
     fifth = log.query(limit=5).items[-1]
     checkpoint = log.prune(1_800_000_050)
@@ -405,6 +407,7 @@ def test_prune_with_nothing_old_enough_does_nothing(log: AuditLog, clock: Manual
 def test_prune_refuses_a_broken_prefix(
     log: AuditLog, database: Database, clock: ManualClock
 ) -> None:
+    """AUD-RET-001: a broken prefix is not pruned; the refusal is audited."""
     fill(log, clock, 6)
     sql(database, "UPDATE audit_events SET hash = ? WHERE seq = 2", ("0" * 64,))
     with pytest.raises(ChainBroken) as caught:
