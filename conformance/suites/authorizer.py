@@ -1264,7 +1264,12 @@ def test_invalid_authorizer_configurations_are_refused(
         {"issuer": case.server.issuer + "/{tenantid}"},
         {"idp_profile": "keycloak"},
         {"leeway_seconds": 301},
-        {"custom_claims": [{"claim": "groups", "operator": "contains", "value": "sale"}] * 51},
+        {
+            "custom_claims": [
+                {"claim": "groups", "operator": "contains", "value": "s", "value_type": "string"}
+            ]
+            * 51
+        },
         {
             "custom_claims": [
                 {"claim": "g", "operator": "equals", "value": 1, "value_type": "string"}

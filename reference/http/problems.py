@@ -77,7 +77,7 @@ def _http_exception(_: Request, exc: Exception) -> Response:
         "code": code,
         "request_id": request_id_var.get(),
     }
-    headers = dict(exc.headers or {})
+    headers = {"Cache-Control": "no-store", **(exc.headers or {})}  # ERR-SHAPE-001
     return JSONResponse(body, status_code=exc.status_code, headers=headers, media_type=PROBLEM_JSON)
 
 

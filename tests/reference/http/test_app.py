@@ -132,6 +132,7 @@ async def test_unknown_route_and_wrong_method(client: httpx.AsyncClient) -> None
     assert r.status_code == 405
     assert r.json()["code"] == "method_not_allowed"
     assert "POST" in r.headers["allow"]
+    assert r.headers["cache-control"] == "no-store"  # ERR-SHAPE-001: every error
 
 
 async def test_oauth_errors_use_rfc6749_shape(client: httpx.AsyncClient) -> None:
