@@ -29,17 +29,17 @@ What the engine enforces, for every vendor
 The vendor-profile interface
 ----------------------------
 A vendor is a subclass of :class:`~proctor.mock_idps.profile.VendorProfile` in its own
-module (``okta.py``; next ``entra.py``, ``cognito.py``, and third-party providers such as
-``github.py``), exposing ``PROFILE = MyProfile()`` and listed in
+module (``okta.py``, ``entra.py``, ``cognito.py``; the third-party providers'
+``providers.py``, ``google.py``, ``github.py``), exposing ``PROFILE = MyProfile()`` and listed in
 :data:`proctor.mock_idps.vendors.VENDORS`. That is all the CLI (``proctor idp <vendor>``),
 :func:`~proctor.mock_idps.app.create_app` and the pytest plugin (``<vendor>_idp``
 fixtures) need. A profile declares:
 
 *Identity and pages* (class attributes)
     ``name``, ``title``, ``default_host`` (the real-looking host used in-process and by
-    ``--vendor-hosts``), ``default_port``, ``session_cookie``, ``login_path`` (hosted
-    sign-in page), ``device_verification_path`` (or ``None``), ``pkce_methods``,
-    ``token_type``.
+    ``--vendor-hosts``), ``default_port``, ``defaults_file`` (the default configuration),
+    ``session_cookie``, ``login_path`` (hosted sign-in page), ``device_verification_path``
+    (or ``None``), ``pkce_methods``, ``token_type``.
 
 *Issuers and endpoints*
     ``servers(config, base) -> list[AuthServer]``: one
@@ -49,7 +49,8 @@ fixtures) need. A profile declares:
     (``key_purposes`` maps purpose to *published?*, so Okta's org server signs access
     tokens with an unpublished key and Cognito uses separate ID/access keys), an optional
     shared ``keyring_id`` (Entra's tenants share one key set) and free-form ``settings``.
-    ``primary_server(servers)`` names the one the admin API and fixtures use by default.
+    ``primary_server(servers)`` names the one the admin API and fixtures use by default;
+    ``hosts(config, base)`` the host names in all those URLs (``--vendor-hosts``).
     ``keyring(server, key_factory)`` makes a new server's keys.
 
 *Claim shaping* (plain functions of a :class:`~proctor.mock_idps.profile.TokenContext`)
@@ -63,6 +64,8 @@ fixtures) need. A profile declares:
 *Requests*
     ``grant_scopes(server, client, params, grant_type=)`` decides the granted
     scopes (Entra's ``resource=`` and ``/.default``, Okta's default scopes);
+    ``demo_scopes(server, client)`` those of a typical sign-in (``MockIdp.tokens()``);
+    ``check_grant_client(client, grant_type)`` refuses clients the vendor never admits;
     ``audience(server, scopes, params)``; ``grants()`` adds or replaces grant handlers
     (Entra's jwt-bearer on-behalf-of), each a :class:`~proctor.mock_idps.grants.Grant`;
     ``handlers()`` replaces the engine's handler of an endpoint (Cognito's ``/logout`` and
