@@ -10,6 +10,7 @@ Two families, one per wire format (spec: ``09-errors.md``)::
     │   ├── TokenInvalid            401 token_invalid
     │   ├── UserTokenRejected       401 user_token_rejected (+ ``reason``)
     │   ├── Forbidden               403 forbidden
+    │   │   └── InsufficientScope   403 forbidden (+ Bearer error="insufficient_scope")
     │   ├── SessionUserMismatch     403 session_user_mismatch
     │   ├── NotFound                404 not_found, provider_not_found, session_not_found
     │   ├── Conflict                409 conflict
@@ -20,7 +21,7 @@ Two families, one per wire format (spec: ``09-errors.md``)::
     │   ├── SessionExpired          400 session_expired
     │   ├── SessionFailed           400 session_failed (+ ``reason``)
     │   ├── MethodNotAllowed        405 method_not_allowed (+ Allow)
-    │   ├── RateLimited             429 rate_limited
+    │   ├── RateLimited             429 rate_limited (+ Retry-After)
     │   ├── UpstreamError           502 upstream_error (an upstream provider really failed)
     │   └── InternalError           500 internal_error (never carries detail)
     └── OAuthError                  OAuth endpoints: RFC 6749 §5.2 JSON errors
@@ -32,6 +33,7 @@ Two families, one per wire format (spec: ``09-errors.md``)::
         ├── InvalidScope            400 invalid_scope
         ├── InvalidTarget           400 invalid_target (RFC 8707 §2, RFC 8693 §2.2.2)
         ├── UnsupportedTokenType    400 unsupported_token_type (RFC 7009 §2.2.1)
+        ├── TemporarilyUnavailable  429 temporarily_unavailable (+ Retry-After)
         └── ServerError             500 server_error (never with detail)
 
 ``description`` is public and goes on the wire; ``detail`` is internal and goes only to
@@ -48,6 +50,7 @@ __all__ = [
     "ApiError",
     "Conflict",
     "Forbidden",
+    "InsufficientScope",
     "InternalError",
     "InvalidClient",
     "InvalidGrant",
@@ -67,6 +70,7 @@ __all__ = [
     "SessionExpired",
     "SessionFailed",
     "SessionUserMismatch",
+    "TemporarilyUnavailable",
     "TokenInvalid",
     "Unauthenticated",
     "UnauthorizedClient",
@@ -78,6 +82,8 @@ __all__ = [
     "ValidationFailed",
 ]
 
+# RFC 6750 §3: the characters of one scope token.
+_SCOPE_TOKEN = re.compile(r"^[\x21\x23-\x5B\x5D-\x7E]+$")
 # RFC 6749 §5.2: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
 _OAUTH_DESCRIPTION = re.compile(r"^[\x20-\x21\x23-\x5B\x5D-\x7E]*$")
 
@@ -221,6 +227,22 @@ class Forbidden(ApiError):
     title = "Forbidden"
 
 
+class InsufficientScope(Forbidden):
+    """RFC 6750 §3.1 (ERR-BEARER-003): a valid bearer token without a scope the endpoint
+    requires; the challenge names the required scopes (space-separated)."""
+
+    def __init__(self, scopes: list[str] | tuple[str, ...]) -> None:
+        super().__init__("The bearer token lacks a scope this endpoint requires.")
+        # RFC 6750 §3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ); drop anything else.
+        self.scopes = [s for s in scopes if s and _SCOPE_TOKEN.match(s)]
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "WWW-Authenticate": 'Bearer realm="proctor", error="insufficient_scope", '
+            f'scope="{" ".join(self.scopes)}"'
+        }
+
+
 class SessionUserMismatch(ApiError):
     """A 3-legged session completed by a different user than the one who started it."""
 
@@ -313,9 +335,18 @@ class SessionFailed(ApiError):
 
 
 class RateLimited(ApiError):
+    """RFC 6585 §4 (SEC-DOS-002): over a rate limit; ``Retry-After`` in whole seconds."""
+
     status = 429
     code = "rate_limited"
     title = "Too many requests"
+
+    def __init__(self, retry_after: int, *, detail: str | None = None) -> None:
+        super().__init__("Too many requests; retry later.", detail=detail)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class MethodNotAllowed(ApiError):
@@ -431,3 +462,20 @@ class UnsupportedTokenType(OAuthError):
     """RFC 7009 §2.2.1: the server cannot revoke this type of token."""
 
     error = "unsupported_token_type"
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1 code, used at the OAuth endpoints for a rate-limited request with
+    429 and ``Retry-After`` (RFC 6585 §4; ERR-OAUTH-004, SEC-DOS-002)."""
+
+    status = 429
+    error = "temporarily_unavailable"
+
+    def __init__(self, retry_after: int, *, detail: str | None = None) -> None:
+        super().__init__("Too many requests; retry later.", detail=detail)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        headers = super().headers()
+        headers["Retry-After"] = str(self.retry_after)
+        return headers

@@ -41,6 +41,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -61,7 +62,7 @@ from proctor.reference.encryption import (
 from proctor.reference.errors import InternalError
 from proctor.reference.http.app import build_app
 from proctor.reference.http.audited import Recorder
-from proctor.reference.http.auth import AdminGuard
+from proctor.reference.http.auth import AdminGuard, BearerPresentation
 from proctor.reference.http.control import ControlPlane
 from proctor.reference.http.data import DataPlane, UserTokenBinder
 from proctor.reference.http.problems import problem_response
@@ -453,6 +454,8 @@ class Service:
 
     def asgi_app(self) -> ASGIApp:
         app = build_app(self.routes(), metrics=self.metrics, ready=self.ready)
+        # Inside the request context (the request id), before routing (ERR-BEARER-004).
+        app.user_middleware.append(Middleware(BearerPresentation))
         return QuietServerErrors(app)
 
     def maintain(self) -> None:

@@ -51,6 +51,7 @@ from proctor.reference.consent import Consents, UpstreamRevoker, consent_view
 from proctor.reference.directory import Directory
 from proctor.reference.encryption import Envelope
 from proctor.reference.errors import (
+    InsufficientScope,
     Unauthenticated,
     UserTokenRejected,
     ValidationFailed,
@@ -403,6 +404,10 @@ class VaultRoutes:
             raise Unauthenticated("A bearer token from your identity provider is required.")
         decision = self._authorizers.decide(name, token, self._authorizers.kind_for(name))
         identity = decision.identity
+        if decision.reason == "scope_not_allowed":
+            # ERR-BEARER-003 (RFC 6750 §3.1): a valid token without a required scope.
+            live = self._authorizers.authorizer(name)
+            raise InsufficientScope(live.config.allowed_scopes if live is not None else ())
         if not decision.allowed or identity is None:
             raise UserTokenRejected("The user token was not accepted.", reason=decision.reason)
         if self._clock.now() >= identity.exp:
