@@ -46,6 +46,8 @@ __all__ = ["IDP_VENDORS", "ROUTE_CAPABILITIES", "ServiceServer", "embedded_targe
 LOOPBACK: Final = "127.0.0.1"
 #: The identity-provider emulators the embedded target starts, when they exist.
 IDP_VENDORS: Final = ("okta", "entra", "cognito")
+#: The kit's mock OAuth 2.0 providers it starts for the vault and consent suites.
+PROVIDER_PRESETS: Final = ("crm", "finance")
 #: A capability is declared when the service routes every path listed for it.
 ROUTE_CAPABILITIES: Final[dict[str, tuple[str, ...]]] = {
     "control_plane": ("/v1/authorizers", "/v1/workloads"),
@@ -140,6 +142,7 @@ def embedded_target(config: TargetConfig | None = None) -> Iterator[TargetConnec
             if vendor in available:
                 idp = _start_idp(stack, vendor)
                 issuers[vendor] = idp.engine.server(None).issuer
+        providers = [_start_idp(stack, preset).url for preset in PROVIDER_PRESETS]
 
         data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="proctor-")))
         sock = _loopback_socket()
@@ -165,9 +168,10 @@ def embedded_target(config: TargetConfig | None = None) -> Iterator[TargetConnec
             {
                 "url": service.issuer,
                 "profile": "proctor",
-                "capabilities": capabilities_of(service),
+                "capabilities": [*capabilities_of(service), "mock_providers"],
                 "credentials": {"admin_token": admin_token},
                 "mock_idps": {"issuers": issuers},
+                "suite_options": {"vault": {"providers": providers}},
             },
             interpolate=False,
         )
