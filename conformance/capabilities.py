@@ -23,6 +23,8 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
         "token_exchange": "RFC 8693 token exchange at the token endpoint",
         "introspection": "RFC 7662 token introspection",
         "revocation": "RFC 7009 token revocation",
+        "private_key_jwt": "clients may authenticate with RFC 7523 client assertions "
+        "(private_key_jwt) at the OAuth endpoints",
         "inbound_authorization": "decisions on the user's IdP token (spec §2)",
         "workload_identity": "registered workload identities that authenticate (spec §3)",
         "workload_tokens": "workload access tokens binding an agent to a user (spec §4)",

@@ -16,6 +16,7 @@ from proctor.conformance.config import (
     MockIdpSubjectToken,
     TargetConfig,
 )
+from proctor.conformance.exchange import setup_lines as exchange_setup_lines
 from proctor.conformance.provisioning import plan_lines
 from proctor.conformance.target import metadata_url
 
@@ -137,6 +138,8 @@ def setup_instructions(config: TargetConfig) -> str:
     lines += [f"- `{a}`" for a in config.audiences] or ["- none configured (`audiences`)"]
 
     lines += ["", "## Subject tokens (token exchange)", "", *_subject_token(config)]
+    lines += ["", "## Token exchange (suites token_exchange, authorization_server)", ""]
+    lines += exchange_setup_lines(config)
 
     declared = [c for c in CAPABILITIES if c in config.capabilities]
     undeclared = [c for c in CAPABILITIES if c not in config.capabilities]
