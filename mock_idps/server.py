@@ -66,6 +66,9 @@ class LiveServer:
     ) -> None:
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit TCP_NODELAY on Linux; without it small responses
+        # wait for delayed ACKs (about 40 ms per loopback request).
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock.bind((LOOPBACK, port))
         self.port: int = self._sock.getsockname()[1]
         self.url = f"{'https' if tls else 'http'}://{LOOPBACK}:{self.port}"
