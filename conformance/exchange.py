@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import itertools
 import json
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -82,6 +83,7 @@ __all__ = [
     "expect_issued",
     "form_body",
     "introspect",
+    "not_rate_limited",
     "oauth_error",
     "post_form",
     "private_key",
@@ -123,6 +125,9 @@ SUITE_OPTIONS: Final[dict[str, str]] = {
 }
 
 _SETUPS: Final = itertools.count(1)
+#: RFC 6749 §5.2: the members of an error body, and the characters of its text.
+ERROR_MEMBERS: Final = frozenset({"error", "error_description", "error_uri"})
+ERROR_TEXT: Final = re.compile(r"[\x20-\x21\x23-\x5b\x5d-\x7e]*")
 
 AuthMethod = Literal["client_secret_basic", "client_secret_post", "private_key_jwt"]
 Pairs = Sequence[tuple[str, str]]
@@ -344,6 +349,16 @@ def audience_of(claims: Mapping[str, Any]) -> list[str]:
     return []
 
 
+def not_rate_limited(response: httpx.Response, what: str) -> None:
+    """A 429 is no verdict: the target throttled the kit (raise its limits for the run)."""
+    if response.status_code == 429:
+        raise InfrastructureError(
+            f"{what}: the target answered 429 (rate limited, Retry-After "
+            f"{response.headers.get('retry-after', '?')}): raise its rate limits for the "
+            "kit's clients and address during a conformance run"
+        )
+
+
 def _body(response: httpx.Response, what: str) -> dict[str, Any]:
     try:
         body = response.json()
@@ -375,6 +390,7 @@ class Issued:
 
 def expect_issued(response: httpx.Response, what: str, target: Target | None = None) -> Issued:
     """A 200 token response with an ``access_token`` the kit can decode (a JWT)."""
+    not_rate_limited(response, what)
     if response.status_code != 200:
         raise ConformanceFailure(
             f"{what} must succeed",
@@ -409,6 +425,7 @@ def expect_error(
     message, because RFC 8693 §2.2.2 requires ``invalid_request`` for bad tokens.
     """
     expected_status = status if status is not None else (401 if error == "invalid_client" else 400)
+    not_rate_limited(response, what)
     if response.status_code == 200:
         raise ConformanceFailure(
             f"{what} must be refused",
@@ -436,6 +453,22 @@ def expect_error(
     if error == "invalid_client" and not response.headers.get("www-authenticate"):
         raise ConformanceFailure(
             f"{what}: invalid_client (401) must carry WWW-Authenticate (RFC 6749 §5.2)"
+        )
+    extra = sorted(set(body) - ERROR_MEMBERS)
+    if extra:
+        raise ConformanceFailure(
+            f"{what}: an OAuth error body has only error, error_description and error_uri "
+            "(RFC 6749 §5.2)",
+            observed=f"also {', '.join(extra)}",
+        )
+    description = body.get("error_description")
+    if description is not None and (
+        not isinstance(description, str) or not ERROR_TEXT.fullmatch(description)
+    ):
+        raise ConformanceFailure(
+            f"{what}: error_description must be text of %x20-21 / %x23-5B / %x5D-7E "
+            "(RFC 6749 §5.2)",
+            observed=repr(description)[:120],
         )
     return body
 

@@ -39,6 +39,7 @@ from proctor.conformance.exchange import (
     expect_error,
     expect_issued,
     introspect,
+    not_rate_limited,
     post_form,
     revoke,
     tamper,
@@ -63,6 +64,7 @@ INACTIVE: Final = {"active": False}
 
 
 def _introspected(response: httpx.Response, what: str) -> dict[str, Any]:
+    not_rate_limited(response, f"introspecting {what}")
     if response.status_code != 200:
         raise ConformanceFailure(
             f"introspecting {what} must answer HTTP 200",
@@ -590,6 +592,12 @@ def _revoked(response: httpx.Response, what: str) -> None:
         raise ConformanceFailure(
             f"{what} must answer with an empty body", observed=response.text[:200]
         )
+    cache = response.headers.get("cache-control", "").lower()
+    if "no-store" not in cache or "no-cache" not in response.headers.get("pragma", "").lower():
+        raise ConformanceFailure(
+            f"{what}: a revocation answer must carry Cache-Control: no-store and Pragma: "
+            "no-cache (ERR-OAUTH-003)"
+        )
 
 
 @check("AS-REV-001", "TX-CAUTH-001", needs=REVOCATION)
@@ -621,7 +629,7 @@ def test_revocation_requires_an_authenticated_client_and_a_token(
         )
 
 
-@check("AS-REV-002", needs=REVOCATION)
+@check("AS-REV-002", "ERR-OAUTH-003", needs=REVOCATION)
 def test_unknown_tokens_are_answered_200_and_change_nothing(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:

@@ -91,6 +91,8 @@ EXCHANGED_CLAIMS: Final = frozenset(
 )
 OWN_CLAIMS: Final = frozenset({"iss", "sub", "aud", "exp", "iat", "jti", "client_id", "scope"})
 MAX_LIFETIME: Final = 3600
+#: TX-ACT-003: what an act object the service adds may contain.
+ACT_MEMBERS: Final = frozenset({"sub", "iss", "client_id", "act"})
 
 
 # -- helpers ----------------------------------------------------------------------------
@@ -130,7 +132,7 @@ def _pairs_without(pairs: Sequence[tuple[str, str]], name: str) -> list[tuple[st
 # -- TX-01 … TX-12 -------------------------------------------------------------------------
 
 
-@check("TX-REQ-002", "TX-REQ-006", "TX-ERR-001", catalog="TX-01", needs=NEEDS)
+@check("TX-REQ-002", "TX-REQ-006", "TX-ERR-001", "ERR-OAUTH-001", catalog="TX-01", needs=NEEDS)
 def test_tx01_subject_token_and_a_supported_type_are_required(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -450,6 +452,7 @@ def test_tx08_act_names_the_current_actor_outermost(
     for name, token in (("T1", first), ("T2", second)):
         for level, act in enumerate(_act_objects(token.claims.get("act")), 1):
             bad = [m for m in ACT_FORBIDDEN if m in act]
+            bad += sorted(set(act) - ACT_MEMBERS - set(ACT_FORBIDDEN))
             if bad:
                 raise ConformanceFailure(f"{name}'s act level {level} carries {', '.join(bad)}")
     sub = _subject_claims(setup, user).get("sub")
@@ -625,7 +628,7 @@ def test_tx12_id_tokens_where_disallowed_are_refused_and_issued_token_type_is_pr
 # -- request rules -----------------------------------------------------------------------------
 
 
-@check("TX-REQ-001", "ERR-OAUTH-004", needs=NEEDS)
+@check("TX-REQ-001", "ERR-OAUTH-004", "ERR-HTTP-003", needs=NEEDS)
 def test_grant_type_is_required_and_only_two_are_supported(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -660,6 +663,13 @@ def test_grant_type_is_required_and_only_two_are_supported(
                 ],
             )
             _refused(response, "unsupported_grant_type", f"grant_type {grant}")
+        headers, auth = setup.orchestrator.auth(proctor_target.base_url)
+        as_json = proctor_target.client.post(
+            proctor_target.endpoint("token"),
+            json={**dict(auth), **dict(pairs), "grant_type": TOKEN_EXCHANGE},
+            headers=headers,
+        )
+        _refused(as_json, "invalid_request", "a token request with a JSON body")
 
 
 @check("TX-REQ-004", needs=NEEDS)
@@ -1740,6 +1750,97 @@ def test_requests_are_processed_in_the_profiles_order(
         _refused(response, "invalid_client", "an unsupported grant with a wrong secret")
         response = setup.delegate(client=setup.outsider, audience=[UNLISTED])
         _refused(response, "unauthorized_client", "an outsider asking for an unlisted target")
+
+
+@check("TX-ACTOR-002", needs=OWN_POLICIES, profiles=PROCTOR)
+def test_another_workload_may_act_only_where_the_policy_says_so(
+    proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
+) -> None:
+    """Under ``actor: any_registered_workload`` another workload's token obtained for the
+    client is accepted as actor (and named in ``act``); one not obtained for it is
+    ``invalid_request``."""
+    setup = exchange_setup
+    with _control(positive_control, setup).bracket():
+        client = setup.agent(
+            "any-actor",
+            policy={
+                "subject_issuers": setup.issuers(),
+                "audiences": [AUDIENCE],
+                "actor": "any_registered_workload",
+            },
+        )
+        helper = setup.agent(
+            "helper", policy={"subject_issuers": ["self"], "audiences": [client.client_id]}
+        )
+        for_client = setup.own_token(helper, audience=[client.client_id])
+        issued = expect_issued(
+            exchange(
+                proctor_target,
+                client,
+                setup.user_token(),
+                actor_token=for_client,
+                audience=[AUDIENCE],
+            ),
+            "a delegation by another workload's actor token obtained for the client",
+            proctor_target,
+        )
+        act = issued.claims.get("act")
+        if not isinstance(act, Mapping) or act.get("sub") != helper.client_id:
+            raise ConformanceFailure("act must name the acting workload", observed=json.dumps(act))
+        response = exchange(
+            proctor_target,
+            client,
+            setup.user_token(),
+            actor_token=setup.own_token(helper),
+            audience=[AUDIENCE],
+        )
+        _refused(
+            response,
+            "invalid_request",
+            "another workload's token not obtained for the client as actor",
+        )
+
+
+@check("TX-REQ-006", needs=[*OWN_POLICIES, "workload_tokens"], profiles=PROCTOR)
+def test_workload_access_tokens_are_neither_subject_nor_actor(
+    proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
+) -> None:
+    """A workload access token (spec 04) as subject or actor token is
+    ``invalid_request``, whatever type identifier it is sent under."""
+    setup = exchange_setup
+    with _control(positive_control, setup).bracket():
+        client = setup.orchestrator
+        response = proctor_target.client.post(
+            proctor_target.url("/v1/workload-access-tokens"),
+            json={"user_token": setup.user_token()},
+            headers=client.basic(),
+        )
+        wat = response.json().get("workload_access_token") if response.status_code == 200 else None
+        if not isinstance(wat, str):
+            raise ConformanceFailure(
+                "the orchestrator could not obtain a workload access token",
+                observed=f"HTTP {response.status_code}",
+            )
+        proctor_target.add_secret(wat)
+        actor = setup.own_token(client)
+        for kind in (ACCESS_TOKEN_TYPE, JWT_TOKEN_TYPE):
+            response = exchange(
+                proctor_target,
+                client,
+                wat,
+                subject_token_type=kind,
+                actor_token=actor,
+                audience=[setup.subagent.client_id],
+            )
+            _refused(response, "invalid_request", f"a workload access token as subject ({kind})")
+        response = exchange(
+            proctor_target,
+            client,
+            setup.user_token(),
+            actor_token=wat,
+            audience=[setup.subagent.client_id],
+        )
+        _refused(response, "invalid_request", "a workload access token as actor")
 
 
 # -- properties ------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ service runs in a thread of it), never by a switch in the reference.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import io
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -27,11 +29,13 @@ import pytest
 from joserfc.jwk import ECKey
 from rich.console import Console
 
+from proctor.cli import embedded_target as embedded
 from proctor.cli.embedded_target import embedded_target
 from proctor.conformance.config import TargetConfig, parse_config
 from proctor.conformance.results import CheckResult, Outcome
 from proctor.conformance.runner import RunOptions, RunOutcome, run
 from proctor.conformance.target import TargetConnection
+from proctor.reference.settings import Settings
 
 SUITES = ("token_exchange", "authorization_server")
 #: Few examples per property: the meta-tests check that checks catch, not the target.
@@ -57,12 +61,26 @@ class Run:
         return [f"{r.id}: {r.message}" for r in self.outcome.results if r.outcome is Outcome.ERROR]
 
 
+#: SEC-DOS-002 limits of the reference, per minute: switched off for the meta-tests, which
+#: make several thousand requests a minute from one address, as an operator raises them
+#: for the kit's clients before a conformance run (docs/conformance/token-exchange.md).
+RATE_LIMITS = (
+    "rate_limit_failed_auth_per_client",
+    "rate_limit_failed_auth_per_address",
+    "rate_limit_requests_per_client",
+)
+
+
 @pytest.fixture(scope="session")
 def reference() -> Iterator[TargetConnection]:
     """One embedded target (mock IdPs + reference on loopback) for every run here: each
     run provisions its own namespace, so runs do not see each other's objects."""
-    with embedded_target(None) as connection:
-        yield connection
+    known = {f.name for f in dataclasses.fields(Settings)}
+    unlimited = {name: 0 for name in RATE_LIMITS if name in known}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(embedded, "Settings", functools.partial(Settings, **unlimited))
+        with embedded_target(None) as connection:
+            yield connection
 
 
 Factory = Callable[[TargetConfig], contextlib.AbstractContextManager[TargetConnection]]
