@@ -4,10 +4,14 @@ Outcomes:
 
 - ``PASSED``: the target met the requirement.
 - ``FAILED``: the target broke a **MUST**.
-- ``WARNING``: the target did not meet a **SHOULD** or a **MAY** (a MAY is reported as
-  information: the level says which it is; neither fails the gate).
-- ``SKIPPED``: the check does not apply (an undeclared capability, another profile), or
-  the check itself skipped, always with the reason. Never counted as a pass.
+- ``WARNING``: the target did not meet a **SHOULD** (it does not fail the gate).
+- ``SKIPPED``: the check does not apply (an undeclared capability, another profile), the
+  optional behaviour a **MAY** check looks for is absent (reason
+  :data:`OPTIONAL_ABSENT`), or the check itself skipped, always with the reason. Never
+  counted as a pass.
+
+A MAY check informs only (CONF-LEVEL-001): PASSED when the optional behaviour is present
+and correct, SKIPPED otherwise, never FAILED or WARNING.
 - ``ERROR``: no verdict: the target was unreachable, a positive control failed, the
   check's declaration is inconsistent, or the kit hit an unexpected exception.
 """
@@ -23,7 +27,17 @@ from typing import Any
 from proctor.conformance.catalog import LEVELS, Level
 from proctor.conformance.errors import ControlFailed, InfrastructureError
 
-__all__ = ["CheckResult", "Outcome", "RunInfo", "classify_failure", "tool_version"]
+__all__ = [
+    "OPTIONAL_ABSENT",
+    "CheckResult",
+    "Outcome",
+    "RunInfo",
+    "classify_failure",
+    "tool_version",
+]
+
+#: The reason of a MAY check whose optional behaviour is absent (CONF-LEVEL-001).
+OPTIONAL_ABSENT = "optional behaviour absent"
 
 
 class Outcome(StrEnum):
@@ -43,8 +57,9 @@ def _leaves(error: BaseException) -> list[BaseException]:
 def classify_failure(error: BaseException, level: Level) -> Outcome:
     """The outcome of a check that raised ``error``.
 
-    Only assertion failures are verdicts on the target (FAILED for a MUST, WARNING
-    otherwise); a failed control, an infrastructure problem or any other exception is
+    Only assertion failures are verdicts on the target (CONF-LEVEL-001: FAILED for a
+    MUST, WARNING for a SHOULD, SKIPPED for a MAY: its optional behaviour is absent); a
+    failed control, an infrastructure problem or any other exception is
     an ERROR. A group of exceptions (hypothesis reporting several distinct failures) is
     a verdict only when every member is.
     """
@@ -56,7 +71,9 @@ def classify_failure(error: BaseException, level: Level) -> Outcome:
     )
     if not verdict:
         return Outcome.ERROR
-    return Outcome.FAILED if level == "MUST" else Outcome.WARNING
+    if level == "MUST":
+        return Outcome.FAILED
+    return Outcome.WARNING if level == "SHOULD" else Outcome.SKIPPED
 
 
 @dataclass(slots=True)

@@ -10,8 +10,9 @@
 - records the evidence of each check, and turns the phases of each check into one
   :class:`~proctor.conformance.results.CheckResult` (see
   :func:`~proctor.conformance.results.classify_failure`);
-- shows a failed SHOULD/MAY to pytest as an expected failure (``xfailed``), so pytest's
-  own exit status follows the gate: only MUSTs and errors make the run red.
+- shows a failed SHOULD to pytest as an expected failure (``xfailed``) and a MAY whose
+  optional behaviour is absent as a skip (CONF-LEVEL-001), so pytest's own exit status
+  follows the gate: only MUSTs and errors make the run red.
 """
 
 from __future__ import annotations
@@ -35,7 +36,12 @@ from proctor.conformance.hypothesis_profiles import (
     activated,
     reproduction_blobs,
 )
-from proctor.conformance.results import CheckResult, Outcome, classify_failure
+from proctor.conformance.results import (
+    OPTIONAL_ABSENT,
+    CheckResult,
+    Outcome,
+    classify_failure,
+)
 from proctor.conformance.target import Target
 
 __all__ = [
@@ -246,7 +252,11 @@ class ProctorPlugin:
         ):
             reason = self.session.target.redactor.text(_describe(error))
             report.outcome = "skipped"
-            report.wasxfail = f"{level} not met: {reason}"
+            if level == "SHOULD":
+                report.wasxfail = f"SHOULD not met: {reason}"
+            else:  # CONF-LEVEL-001: a MAY informs only; its absence is a skip
+                line = item.location[1] if item.location[1] is not None else 0
+                report.longrepr = (str(item.path), line, f"Skipped: {OPTIONAL_ABSENT}: {reason}")
         if call.when == "teardown":
             self._publish(self._finalize(item, phases))
         return report
@@ -265,6 +275,7 @@ class ProctorPlugin:
             level = (spec.level if spec is not None else None) or "MUST"
         setup, call, teardown = phases.get("setup"), phases.get("call"), phases.get("teardown")
         outcome, error, text = Outcome.ERROR, None, ""
+        optional_absent = False
         if setup is not None and setup.outcome == "skipped":
             outcome, error = Outcome.SKIPPED, setup.error
         elif setup is not None and setup.outcome == "failed":
@@ -277,9 +288,12 @@ class ProctorPlugin:
                 outcome = Outcome.SKIPPED
             else:
                 outcome = classify_failure(call.error, level)
+                optional_absent = outcome is Outcome.SKIPPED
         if outcome is Outcome.PASSED and teardown is not None and teardown.outcome == "failed":
             outcome, error, text = Outcome.ERROR, teardown.error, teardown.text
         message = _describe(error) if error is not None else ""
+        if optional_absent:
+            message = f"{OPTIONAL_ABSENT}: {message}"
         blobs = reproduction_blobs(error) if error is not None else []
         suite = item.path.stem
         result = CheckResult(

@@ -4,7 +4,7 @@ pytest's own ``xunit2`` output has no testcase-level ``<properties>`` (and its s
 properties break under xdist), so the kit writes its own: one ``<testsuite>`` per suite,
 one ``<testcase>`` per check with ``<properties>`` naming each requirement ID, the level,
 the catalog ID and proctor's outcome. FAILED is a ``<failure>``, ERROR an ``<error>``,
-SKIPPED a ``<skipped>``; a WARNING (a SHOULD or MAY not met) passes, with the message in
+SKIPPED a ``<skipped>``; a WARNING (a SHOULD not met) passes, with the message in
 ``<system-out>``. Text is stripped of characters XML 1.0 cannot carry.
 """
 

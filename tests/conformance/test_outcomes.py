@@ -12,11 +12,18 @@ def _levels(run_kit: RunKit, **options: object) -> dict[str, Outcome]:
 
 
 def test_each_situation_has_its_outcome(run_kit: RunKit) -> None:
+    """CONF-RES-001, CONF-LEVEL-001: each situation ends in its one state, with a reason.
+
+    A failing MUST is FAILED, a failing SHOULD is WARNING; a MAY informs only: PASSED when
+    the optional behaviour is present and correct, SKIPPED ("optional behaviour absent")
+    otherwise, never FAILED or WARNING.
+    """
     run = run_kit(suites=(), samples=("kit_levels",))
     assert run.outcomes() == {
         "test_must_passes": Outcome.PASSED,
         "test_should_is_not_met": Outcome.WARNING,
-        "test_may_is_not_met": Outcome.WARNING,
+        "test_may_is_not_met": Outcome.SKIPPED,
+        "test_may_is_present": Outcome.PASSED,
         "test_needs_the_vault": Outcome.SKIPPED,
         "test_agentcore_only": Outcome.SKIPPED,
         "test_skips_itself": Outcome.SKIPPED,
@@ -25,6 +32,10 @@ def test_each_situation_has_its_outcome(run_kit: RunKit) -> None:
     }
     assert run.result("test_should_is_not_met").level == "SHOULD"
     assert run.result("test_may_is_not_met").level == "MAY"
+    assert run.result("test_may_is_not_met").message == (
+        "optional behaviour absent: the optional feature is absent"
+    )
+    assert run.result("test_may_is_present").level == "MAY"
     assert run.result("test_needs_the_vault").message == "target does not declare capability vault"
     assert run.result("test_agentcore_only").message == (
         "applies to profiles agentcore; the target's is proctor"
@@ -44,6 +55,7 @@ def test_skipped_checks_never_count_as_passes(run_kit: RunKit) -> None:
 
 
 def test_the_level_filter_deselects(run_kit: RunKit) -> None:
+    """CONF-LEVEL-001: ``--level`` selects checks by their resolved level."""
     assert "test_should_is_not_met" not in _levels(run_kit, level="must")
     assert "test_may_is_not_met" not in _levels(run_kit, level="must")
     should = _levels(run_kit, level="should")
@@ -56,6 +68,7 @@ def _requirement(rid: str, level: str) -> Requirement:
 
 
 def test_a_level_that_contradicts_the_catalog_is_an_error(run_kit: RunKit) -> None:
+    """CONF-LEVEL-001: a check has the level of the requirement it verifies."""
     catalog = {"KIT-LVL-001": _requirement("KIT-LVL-001", "SHOULD")}
     run = run_kit(suites=(), samples=("kit_levels",), keyword="must_passes", catalog=catalog)
     result = run.result("test_must_passes")
@@ -64,6 +77,7 @@ def test_a_level_that_contradicts_the_catalog_is_an_error(run_kit: RunKit) -> No
 
 
 def test_the_catalog_supplies_the_level(run_kit: RunKit) -> None:
+    """CONF-LEVEL-001: the catalog's level decides the outcome of a failing check."""
     catalog = {"KIT-LVL-002": _requirement("KIT-LVL-002", "SHOULD")}
     run = run_kit(suites=(), samples=("kit_levels",), keyword="should_is", catalog=catalog)
     assert run.result("test_should_is_not_met").outcome is Outcome.WARNING

@@ -57,13 +57,13 @@ def test_report_json_is_ctrf_with_proctor_fields(mixed: KitRun) -> None:
     assert results["tool"]["name"] == "proctor"
     summary = results["summary"]
     tests = results["tests"]
-    assert summary["tests"] == len(tests) == len(mixed.outcome.results) == 14
+    assert summary["tests"] == len(tests) == len(mixed.outcome.results) == 15
     parts = ("passed", "failed", "skipped", "pending", "other")
     assert sum(summary[k] for k in parts) == summary["tests"]
     assert (summary["failed"], summary["extra"]["errors"], summary["extra"]["warnings"]) == (
         1,
         2,
-        2,
+        1,
     )
     assert summary["start"] <= summary["stop"]
     assert tests[0]["rawStatus"] in ("ERROR", "FAILED")  # failures first
@@ -87,7 +87,7 @@ def test_junit_xml_is_well_formed_with_testcase_properties(mixed: KitRun) -> Non
     root = _parse_xml(mixed.report_dir / "junit.xml")
     assert root.tag == "testsuites"
     cases = root.findall("./testsuite/testcase")
-    assert len(cases) == int(root.get("tests", "0")) == 14
+    assert len(cases) == int(root.get("tests", "0")) == 15
     assert int(root.get("failures", "0")) == 1
     assert int(root.get("errors", "0")) == 2
     issuer = next(c for c in cases if c.get("name", "").startswith("test_issuer"))
@@ -136,7 +136,7 @@ def test_the_markdown_summary_puts_failures_first_with_links(mixed: KitRun) -> N
     )
     assert f"[AS-META-001]({SPEC_URL}/07-token-exchange/#AS-META-001)" in summary
     assert "`discovery::test_issuer_is_identical_to_the_fetched_identifier`" in summary
-    assert "| kit_levels | 2 | 0 | 2 | 1 | 3 |" in summary
+    assert "| kit_levels | 2 | 0 | 1 | 2 | 4 |" in summary
 
 
 @pytest.mark.parametrize(

@@ -39,5 +39,5 @@ def test_parallel_workers_match_a_serial_run(httpserver: HTTPServer, tmp_path: P
 
     parallel = run_with(2)
     assert parallel == run_with(1)
-    assert len(parallel) == 14
+    assert len(parallel) == 15
     assert {check_id.split("::")[0] for check_id in parallel} == {"discovery", "kit_levels"}

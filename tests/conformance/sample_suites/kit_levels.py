@@ -26,6 +26,12 @@ def test_may_is_not_met(proctor_target: Target) -> None:
     raise AssertionError("the optional feature is absent")
 
 
+@check("KIT-LVL-008", level="MAY")
+def test_may_is_present(proctor_target: Target) -> None:
+    """A MAY the target implements, and correctly."""
+    assert proctor_target.client.get(proctor_target.url("/")).status_code == 200
+
+
 @check("KIT-LVL-004", level="MUST", needs=["vault"])
 def test_needs_the_vault(proctor_target: Target) -> None:
     """Never runs against a target without a vault."""
