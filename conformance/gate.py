@@ -1,30 +1,36 @@
 """The CI gate: exit codes, the allow-list of known failures, and the baseline diff.
 
-Exit codes (:class:`ExitCode`), in order of precedence when several apply:
+Exit codes (:class:`ExitCode`): the first of this list whose condition holds
+(CONF-EXIT-001):
 
 =====  =================================================================================
 ``2``  usage or configuration error: nothing was run, or no check applied to the target
        (every selected check was skipped: an empty run is not a pass)
-``3``  the target is unreachable, or a check ended in ERROR (e.g. a failed control):
-       the verdict is incomplete
-``1``  a MUST failed (and is neither allowed nor known from the baseline)
+``1``  a MUST failed and no live allow-list entry covers it (nor the baseline)
+``3``  the target is unreachable, or a check ended in ERROR: the verdict is incomplete
 ``4``  the allow-list is out of date: an entry expired, or it is stale (its check
        passed, so the expected failure did not happen; or no such check exists)
-``0``  conformant: every applicable MUST passed
+``0``  none of the above: conformant, or every MUST failure is covered by a live entry
+       (the verdict then says "not conformant" and lists them)
 =====  =================================================================================
 
-Allow-list (``--allow FILE``), a YAML list::
+A MUST failure outranks an ERROR: a run that both broke a MUST and could not judge some
+other check has already shown the target is not conformant.
+
+Allow-list (``--allow FILE``), a YAML list (CONF-ALLOW-001)::
 
     - check: "token_exchange::test_rejects_unlisted_audience"   # a check ID or a glob
       reason: "audience policy lands in 2.4 (PLAT-1234)"
       expires: 2025-09-30
       issue: https://tracker.example/PLAT-1234                 # optional
 
-An entry allows the FAILED/WARNING results of the checks it matches (an ERROR is never
-allowed: it is not a verdict). An expired entry still allows its failure, but the gate
-exits 4 so it gets renewed or removed. Entries are judged against the checks of this run:
-when the run is filtered (``--suite``, ``-k``, ``--level``), an entry that matches no
-check is "not evaluated" rather than stale.
+A live entry covers the FAILED/WARNING results of the checks it matches: they are still
+reported FAILED/WARNING, marked allow-listed with the entry's reason (an ERROR is never
+covered: it is not a verdict). An expired entry covers nothing: its failures count as not
+allow-listed (exit 1), and the entry itself makes the allow-list out of date (exit 4 when
+nothing outranks it). Entries are judged against the checks of this run: when the run is
+filtered (``--suite``, ``-k``, ``--level``), an entry that matches no check is "not
+evaluated" rather than stale.
 
 Baseline (``--baseline report.json`` from an earlier run): failures already present in
 the baseline are reported as *known* and do not fail the gate; *new* failures (a MUST
@@ -182,14 +188,19 @@ def _judge_entries(
     for entry in entries:
         matched = [r for r in results if entry.matches(r.id)]
         failing = [r for r in matched if r.outcome in ALLOWABLE]
-        for result in failing:
-            allowed.setdefault(result.id, entry)
         ids = [r.id for r in matched]
         if entry.expires < today:
-            statuses.append(
-                EntryStatus(entry, "expired", f"expired on {entry.expires.isoformat()}", ids)
+            # CONF-ALLOW-001: an expired entry covers nothing.
+            detail = f"expired on {entry.expires.isoformat()}" + (
+                f"; covers nothing, so {len(failing)} failure(s) count as not allow-listed"
+                if failing
+                else ""
             )
-        elif failing:
+            statuses.append(EntryStatus(entry, "expired", detail, ids))
+            continue
+        for result in failing:
+            allowed.setdefault(result.id, entry)
+        if failing:
             statuses.append(EntryStatus(entry, "used", "allows a failure", ids))
         elif not matched:
             if filtered:
@@ -257,12 +268,13 @@ def evaluate(
             "declare its capabilities, or widen --suite/-k/--level"
         )
 
-    if unreachable is not None or errors:
-        code = ExitCode.INFRASTRUCTURE
-    elif not verdicts:
+    # CONF-EXIT-001: 2, then 1, then 3, then 4, then 0.
+    if not verdicts and unreachable is None and not errors:
         code = ExitCode.USAGE
     elif blocking:
         code = ExitCode.MUST_FAILED
+    elif unreachable is not None or errors:
+        code = ExitCode.INFRASTRUCTURE
     elif bad_entries:
         code = ExitCode.ALLOW_LIST
     else:

@@ -65,10 +65,15 @@ class RunReport:
         return None
 
     def status_text(self, result: CheckResult) -> str:
-        """The outcome, with ``(allowed)``/``(known)``/``(new)``/``(fixed)`` when so."""
+        """The outcome, with ``(allow-listed: <reason>)``/``(known)``/``(new)``/``(fixed)``.
+
+        CONF-ALLOW-001: a covered failure keeps its outcome (FAILED, never PASSED) and is
+        marked allow-listed with the entry's reason.
+        """
         notes = []
-        if self.allowed(result) is not None:
-            notes.append("allowed")
+        entry = self.allowed(result)
+        if entry is not None:
+            notes.append(f"allow-listed: {entry.reason}")
         state = self.baseline_state(result)
         if state is not None:
             notes.append(state)

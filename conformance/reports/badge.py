@@ -3,9 +3,10 @@
 ``{"schemaVersion": 1, "label": "proctor", "message": ..., "color": ...}``:
 
 - ``conformant`` (brightgreen), or ``conformant, N warnings`` (green);
-- ``conformant, N allowed failures`` (yellow) when the allow-list or the baseline hides
-  MUST failures;
-- ``N MUST failures`` (red);
+- ``not conformant: N allow-listed failures`` (yellow) when live allow-list entries
+  cover MUST failures (CONF-VERD-001: an excused failure is no conformance), or
+  ``conformant, N known failures`` (yellow) when the baseline hides them;
+- ``N MUST failures`` (red), even when some checks ended in ERROR (CONF-EXIT-001);
 - ``incomplete: N errors``, ``unreachable`` or ``no applicable checks`` (lightgrey): no
   verdict.
 """
@@ -29,17 +30,21 @@ def _plural(count: int, word: str) -> str:
 def document(report: RunReport) -> dict[str, Any]:
     totals = report.totals()
     verdict = report.verdict
-    hidden = len(report.must_failures()) - len(verdict.blocking)
+    covered = sum(1 for r in report.must_failures() if r.id in verdict.allowed)
+    hidden = len(report.must_failures()) - len(verdict.blocking) - covered
     if report.info.unreachable is not None:
         message, color = "unreachable", "lightgrey"
+    elif verdict.blocking:
+        message, color = _plural(len(verdict.blocking), "MUST failure"), "red"
     elif totals[Outcome.ERROR]:
         message, color = f"incomplete: {_plural(totals[Outcome.ERROR], 'error')}", "lightgrey"
     elif not any(totals[o] for o in (Outcome.PASSED, Outcome.FAILED, Outcome.WARNING)):
         message, color = "no applicable checks", "lightgrey"
-    elif verdict.blocking:
-        message, color = _plural(len(verdict.blocking), "MUST failure"), "red"
+    elif covered:
+        message = f"not conformant: {_plural(covered, 'allow-listed failure')}"
+        color = "yellow"
     elif hidden:
-        message, color = f"conformant, {_plural(hidden, 'allowed failure')}", "yellow"
+        message, color = f"conformant, {_plural(hidden, 'known failure')}", "yellow"
     elif totals[Outcome.WARNING]:
         message, color = f"conformant, {_plural(totals[Outcome.WARNING], 'warning')}", "green"
     else:

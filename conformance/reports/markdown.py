@@ -77,7 +77,7 @@ def render(report: RunReport) -> str:
         ]
         for result in failing + warnings:
             lines.append(
-                f"| {report.status_text(result)} | `{result.id}` | {result.level} | "
+                f"| {_cell(report.status_text(result))} | `{result.id}` | {result.level} | "
                 f"{_requirements(report, result)} | {_cell(result.message)} |"
             )
         lines.append("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -48,9 +49,12 @@ def test_a_must_failure_is_1_and_prints_a_ready_to_paste_entry(run_kit: RunKit) 
 
 
 def test_an_allowed_failure_does_not_fail_the_gate(run_kit: RunKit, tmp_path: Path) -> None:
+    """CONF-ALLOW-001, CONF-EXIT-001: a live entry covers a MUST failure (exit 0), which
+    is still reported FAILED, marked allow-listed with the entry's reason."""
     allow = _allow(
         tmp_path,
-        f'- check: "{ISSUER_CHECK}"\n  reason: "known"\n  expires: 2030-06-30\n  issue: PLAT-1\n',
+        f'- check: "{ISSUER_CHECK}"\n  reason: "issuer move"\n  expires: 2030-06-30\n'
+        "  issue: PLAT-1\n",
     )
     run = run_kit(flaws=BROKEN, allow=allow)
     assert run.outcome.exit_code is ExitCode.CONFORMANT
@@ -58,6 +62,15 @@ def test_an_allowed_failure_does_not_fail_the_gate(run_kit: RunKit, tmp_path: Pa
     assert run.outcome.verdict.label == "not conformant (every MUST failure allow-listed)"
     assert run.outcome.verdict.allowed[ISSUER_CHECK].issue == "PLAT-1"
     assert [s.state for s in run.outcome.verdict.entries] == ["used"]
+    assert run.result(ISSUER_CHECK.split("::")[1]).outcome is Outcome.FAILED
+    assert f"FAILED (allow-listed: issuer move)  {ISSUER_CHECK}" in run.console
+    summary = (run.report_dir / "summary.md").read_text()
+    assert f"| FAILED (allow-listed: issuer move) | `{ISSUER_CHECK}` |" in summary
+    document = json.loads((run.report_dir / "report.json").read_text())
+    (test,) = [t for t in document["results"]["tests"] if t["name"] == ISSUER_CHECK]
+    assert (test["status"], test["extra"]["allowed"]["reason"]) == ("failed", "issuer move")
+    badge = json.loads((run.report_dir / "badge.json").read_text())
+    assert badge["message"] == "not conformant: 1 allow-listed failure"
 
 
 def test_a_glob_entry_allows_the_checks_it_matches(run_kit: RunKit, tmp_path: Path) -> None:
@@ -78,11 +91,26 @@ def test_an_entry_whose_check_passes_is_stale(run_kit: RunKit, tmp_path: Path) -
     assert "did not happen" in status.detail
 
 
-def test_an_expired_entry_is_4_even_while_it_still_allows(run_kit: RunKit, tmp_path: Path) -> None:
+def test_an_expired_entry_covers_nothing(run_kit: RunKit, tmp_path: Path) -> None:
+    """CONF-ALLOW-001, CONF-EXIT-001: the failure an expired entry names is not
+    allow-listed (exit 1), and the entry is reported expired."""
     allow = _allow(tmp_path, f'- check: "{ISSUER_CHECK}"\n  reason: r\n  expires: 2030-01-14\n')
     run = run_kit(flaws=BROKEN, allow=allow)
-    assert run.outcome.exit_code is ExitCode.ALLOW_LIST
-    assert run.outcome.verdict.entries[0].state == "expired"
+    assert run.outcome.exit_code is ExitCode.MUST_FAILED
+    assert run.outcome.verdict.allowed == {}
+    assert run.outcome.verdict.blocking == [ISSUER_CHECK]
+    (status,) = run.outcome.verdict.entries
+    assert status.state == "expired"
+    assert "covers nothing" in status.detail
+    assert f'- check: "{ISSUER_CHECK}"' in run.console  # a fresh entry to paste
+
+
+def test_an_expired_entry_alone_makes_the_allow_list_stale() -> None:
+    """CONF-ALLOW-001, CONF-EXIT-001: with nothing else wrong, an expired entry is 4."""
+    entry = AllowEntry(check="a::x", reason="r", expires=date(2030, 1, 14))
+    verdict = evaluate([_result("a::x", Outcome.PASSED)], today=TODAY, allow=[entry])
+    assert verdict.exit_code is ExitCode.ALLOW_LIST
+    assert verdict.entries[0].state == "expired"
 
 
 def test_the_baseline_reports_changes_and_gates_on_new_failures(
@@ -123,14 +151,31 @@ def test_an_unreachable_target_is_3_with_reports(run_kit: RunKit) -> None:
     assert (run.report_dir / "badge.json").read_text().count("unreachable") == 1
 
 
-def test_an_error_outranks_a_must_failure() -> None:
+def test_a_must_failure_outranks_an_error() -> None:
+    """CONF-EXIT-001: the order is 2, 1, 3, 4, 0; an uncovered MUST failure beats an ERROR,
+    a covered one does not."""
     failed = _result("a::x", Outcome.FAILED)
     error = _result("a::y", Outcome.ERROR)
-    assert evaluate([failed, error], today=TODAY).exit_code is ExitCode.INFRASTRUCTURE
+    assert evaluate([failed, error], today=TODAY).exit_code is ExitCode.MUST_FAILED
     assert evaluate([failed], today=TODAY).exit_code is ExitCode.MUST_FAILED
+    live = AllowEntry(check="a::x", reason="r", expires=date(2031, 1, 1))
+    covered = evaluate([failed, error], today=TODAY, allow=[live])
+    assert covered.exit_code is ExitCode.INFRASTRUCTURE
+    expired = AllowEntry(check="a::x", reason="r", expires=date(2030, 1, 1))
+    assert evaluate([failed, error], today=TODAY, allow=[expired]).exit_code is (
+        ExitCode.MUST_FAILED
+    )
+
+
+def test_an_error_outranks_a_stale_entry() -> None:
+    """CONF-EXIT-001: 3 comes before 4."""
+    entry = AllowEntry(check="a::gone", reason="r", expires=date(2031, 1, 1))
+    results = [_result("a::x", Outcome.PASSED), _result("a::y", Outcome.ERROR)]
+    assert evaluate(results, today=TODAY, allow=[entry]).exit_code is ExitCode.INFRASTRUCTURE
 
 
 def test_a_must_failure_outranks_a_stale_entry() -> None:
+    """CONF-EXIT-001: 1 comes before 4."""
     entry = AllowEntry(check="a::gone", reason="r", expires=date(2031, 1, 1))
     results = [_result("a::x", Outcome.FAILED)]
     verdict = evaluate(results, today=TODAY, allow=[entry])

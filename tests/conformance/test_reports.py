@@ -80,7 +80,7 @@ def test_report_json_is_ctrf_with_proctor_fields(mixed: KitRun) -> None:
     }
     assert issuer["extra"]["evidence"][0]["response"]["status"] == 200
     assert issuer["extra"]["reproduction"].startswith("proctor conform --target http://target.test")
-    assert results["extra"]["gate"]["exitCode"] == 3
+    assert results["extra"]["gate"]["exitCode"] == 1  # CONF-EXIT-001: 1 outranks 3
 
 
 def test_junit_xml_is_well_formed_with_testcase_properties(mixed: KitRun) -> None:
@@ -128,7 +128,7 @@ def test_the_html_report_is_self_contained_with_the_matrix(mixed: KitRun) -> Non
 
 def test_the_markdown_summary_puts_failures_first_with_links(mixed: KitRun) -> None:
     summary = (mixed.report_dir / "summary.md").read_text()
-    assert summary.startswith("## ⚠️ proctor conformance: incomplete")
+    assert summary.startswith("## ❌ proctor conformance: not conformant")
     assert (
         summary.index("### Failures")
         < summary.index("### By suite")
