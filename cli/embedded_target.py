@@ -47,7 +47,7 @@ LOOPBACK: Final = "127.0.0.1"
 #: The identity-provider emulators the embedded target starts, when they exist.
 IDP_VENDORS: Final = ("okta", "entra", "cognito")
 #: The kit's mock OAuth 2.0 providers it starts for the vault and consent suites.
-PROVIDER_PRESETS: Final = ("crm", "finance")
+PROVIDER_PRESETS: Final = ("crm", "finance", "github")
 #: A capability is declared when the service routes every path listed for it.
 ROUTE_CAPABILITIES: Final[dict[str, tuple[str, ...]]] = {
     "control_plane": ("/v1/authorizers", "/v1/workloads"),
@@ -168,7 +168,7 @@ def embedded_target(config: TargetConfig | None = None) -> Iterator[TargetConnec
             {
                 "url": service.issuer,
                 "profile": "proctor",
-                "capabilities": [*capabilities_of(service), "mock_providers"],
+                "capabilities": [*capabilities_of(service), "mock_providers", "rate_limits"],
                 "credentials": {"admin_token": admin_token},
                 "mock_idps": {"issuers": issuers},
                 "suite_options": {"vault": {"providers": providers}},

@@ -31,6 +31,7 @@ import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
@@ -50,6 +51,9 @@ __all__ = [
     "MockProvider",
     "ReturnListener",
     "Session",
+    "StubAnswer",
+    "StubProvider",
+    "StubRequest",
     "VaultFlows",
     "VaultUser",
     "is_base64url",
@@ -57,6 +61,7 @@ __all__ = [
     "query_of",
     "s256",
     "secrets_in",
+    "stub_provider",
     "verifier_candidates",
 ]
 
@@ -409,6 +414,108 @@ class ReturnListener:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+
+
+# -- a scripted authorization server -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StubRequest:
+    """A request the stub received (form-encoded bodies parsed)."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    form: dict[str, list[str]]
+
+
+#: What the stub answers: (status, headers, JSON body or None).
+StubAnswer = tuple[int, dict[str, str], dict[str, Any] | None]
+
+
+class _StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, respond: Callable[[StubRequest], StubAnswer]) -> None:
+        super().__init__(("127.0.0.1", 0), _StubHandler)
+        self.respond = respond
+        self.received: list[StubRequest] = []
+        self.lock = threading.Lock()
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().server_bind()
+
+
+class _StubHandler(BaseHTTPRequestHandler):
+    server: _StubServer
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length).decode("utf-8", "replace") if length else ""
+        form: dict[str, list[str]] = {}
+        for name, value in parse_qsl(raw, keep_blank_values=True):
+            form.setdefault(name, []).append(value)
+        request = StubRequest(
+            self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, form
+        )
+        with self.server.lock:
+            self.server.received.append(request)
+        status, headers, body = self.server.respond(request)
+        payload = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        if body is not None:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+class StubProvider:
+    """An authorization server the kit scripts, on a loopback port: it records every
+    request and answers with ``respond``. For what the mock providers cannot do: verify a
+    ``private_key_jwt`` assertion against the service's JWK Set, or redirect the back
+    channel. A remote target cannot reach it (the checks using it say so)."""
+
+    def __init__(self, respond: Callable[[StubRequest], StubAnswer]) -> None:
+        self._server = _StubServer(respond)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def metadata(self) -> dict[str, str]:
+        """RFC 8414 metadata naming the stub's own endpoints."""
+        return {
+            "issuer": self.url,
+            "authorization_endpoint": f"{self.url}/authorize",
+            "token_endpoint": f"{self.url}/token",
+        }
+
+    @property
+    def received(self) -> list[StubRequest]:
+        with self._server.lock:
+            return list(self._server.received)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+@contextmanager
+def stub_provider(respond: Callable[[StubRequest], StubAnswer]) -> Iterator[StubProvider]:
+    stub = StubProvider(respond)
+    try:
+        yield stub
+    finally:
+        stub.close()
 
 
 # -- users, sessions and the flow ------------------------------------------------------------------

@@ -258,17 +258,20 @@ class VaultWorld:
         return mocks[1] if len(mocks) > 1 else mocks[0]
 
     def provider_body(self, mock: MockProvider, name: str, **changes: Any) -> dict[str, Any]:
+        """A provider for ``mock`` (its discovery URL unless ``changes`` name endpoints);
+        members set to ``None`` in ``changes`` are left out."""
         body: dict[str, Any] = {
             "name": name,
             "vendor": "custom",
-            "discovery_url": mock.metadata_url,
             "client_id": mock.client_id,
             "client_secret": mock.client_secret,
             "client_auth_method": "client_secret_basic",
             "scopes": mock.scopes,
         }
+        if "discovery_url" not in changes and "authorization_server_metadata" not in changes:
+            body["discovery_url"] = mock.metadata_url
         body.update(changes)
-        return body
+        return {key: value for key, value in body.items() if value is not None}
 
     def provider(self, mock: MockProvider | None = None, **changes: Any) -> ProviderRef:
         """A fresh OAuth 2.0 provider on the target for ``mock``: a clean vault partition."""

@@ -43,6 +43,9 @@ import pytest
 from hypothesis import Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
@@ -55,12 +58,15 @@ from proctor.conformance.vault_flows import (
     SESSION_URI_PREFIX,
     MockProvider,
     Session,
+    StubAnswer,
+    StubRequest,
     VaultUser,
     is_base64url,
     iter_strings,
     query_of,
     s256,
     secrets_in,
+    stub_provider,
     verifier_candidates,
 )
 from proctor.conformance.vault_provisioning import ProviderRef, VaultWorld, vault_world
@@ -1502,7 +1508,7 @@ def test_concurrent_requests_share_one_refresh(world: VaultWorld) -> None:
     world.clock.advance(_lifetime(ref.mock) + 1)
     wats = [world.flows.wat(x, user=a) for _ in range(4)]
     before = ref.mock.seq()
-    fault = ref.mock.fault(endpoint="token", delay=1.0, count=1)
+    fault = ref.mock.fault(endpoint="token", delay=0.5, count=1)
     results: list[httpx.Response | BaseException] = []
     lock = threading.Lock()
 
@@ -1846,6 +1852,218 @@ def test_on_behalf_of_exchanges_the_bound_user_token_and_only_that(
         assert not _consents(world, provider=ref.name), "on_behalf_of created a consent"
 
 
+#: Algorithms the kit accepts on the service's client assertions (RFC 7518, RFC 8037).
+ASSERTION_ALGORITHMS: Final = ("RS256", "PS256", "ES256", "ES384", "EdDSA")
+JWT_BEARER: Final = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+
+def _stub_token(request: StubRequest) -> StubAnswer:
+    """The stub's token endpoint: a bearer token for whatever was asked."""
+    if request.path != "/token":
+        return 404, {}, {"error": "invalid_request"}
+    scope = (request.form.get("scope") or [""])[0]
+    token = "kit-stub-at-" + secrets.token_urlsafe(24)
+    return (
+        200,
+        {"Cache-Control": "no-store"},
+        {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": 3600,
+            "scope": scope,
+        },
+    )
+
+
+def _create_stub_provider(world: VaultWorld, body: dict[str, Any]) -> str:
+    """Create a provider pointing at the kit's loopback stub; SKIP if the target refuses
+    loopback ``http`` (it is not in development mode: the stub is out of its reach)."""
+    name = world.fresh("stub")
+    created = world.admin("POST", "/v1/providers/oauth2", {**body, "name": name})
+    if created.status_code == 400 and "https" in created.text:
+        pytest.skip("the target refuses loopback http endpoints, so the kit's stub is unreachable")
+    if created.status_code != 201:
+        raise ConformanceFailure(
+            "a provider with explicit endpoints must be created (PRV-CFG-001)",
+            observed=f"HTTP {created.status_code}: {created.text[:300]}",
+        )
+    world.adopt_provider(name)
+    return name
+
+
+def _verify_assertion(
+    assertion: str, jwks: dict[str, Any], client_id: str, audience: str
+) -> dict[str, Any]:
+    """PRV-AUTH-002: a JWS signed by a key of the service's JWK Set, named by kid, with
+    iss = sub = client_id, a single-string aud, a jti, and exp at most 300 s after iat."""
+    try:
+        token = jwt.decode(
+            assertion, KeySet.import_key_set(cast(Any, jwks)), algorithms=list(ASSERTION_ALGORITHMS)
+        )
+    except (JoseError, ValueError) as error:
+        raise ConformanceFailure(
+            "the client assertion does not verify with the service's JWK Set (PRV-AUTH-002)",
+            observed=type(error).__name__,
+        ) from None
+    header, claims = token.header, token.claims
+    problems = []
+    kids = {key.get("kid") for key in jwks.get("keys", []) if isinstance(key, dict)}
+    if header.get("kid") not in kids:
+        problems.append("kid does not name a published key")
+    if claims.get("iss") != client_id or claims.get("sub") != client_id:
+        problems.append(f"iss/sub {claims.get('iss')!r}/{claims.get('sub')!r}")
+    if claims.get("aud") != audience:
+        problems.append(f"aud {claims.get('aud')!r} (expected the single string {audience!r})")
+    jti, iat, exp = claims.get("jti"), claims.get("iat"), claims.get("exp")
+    if not isinstance(jti, str) or len(jti) < 16:
+        problems.append("jti is missing or too short for 128 random bits")
+    if not isinstance(iat, int) or not isinstance(exp, int) or not 0 < exp - iat <= 300:
+        problems.append(f"iat {iat!r}, exp {exp!r}: exp must be at most 300 s after iat")
+    if problems:
+        raise ConformanceFailure(
+            "the client assertion is wrong (PRV-AUTH-002)", observed="; ".join(problems)
+        )
+    return dict(claims)
+
+
+@check("PRV-AUTH-002", "PRV-AUTH-001", needs=[*NEEDS, "jwks"], profiles=PROFILES)
+def test_private_key_jwt_assertions_are_fresh_and_signed_by_the_service(
+    proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
+) -> None:
+    """With private_key_jwt the service authenticates with a new RFC 7523 assertion per
+    request, signed with a key of its /oauth2/jwks, iss = sub = client_id, aud = the
+    provider's issuer (one string), exp at most 300 s after iat, and no secret anywhere.
+    The provider is a stub the kit serves on loopback and verifies the assertions."""
+    x, _ = _workloads(world)
+    client_id = "kit-pkjwt-" + secrets.token_hex(4)
+    with stub_provider(_stub_token) as stub:
+        name = _create_stub_provider(
+            world,
+            {
+                "vendor": "custom",
+                "authorization_server_metadata": stub.metadata(),
+                "client_id": client_id,
+                "client_auth_method": "private_key_jwt",
+                "scopes": ["kit.read", "kit.write"],
+            },
+        )
+        control = positive_control(
+            "the service's JWK Set is served",
+            lambda: proctor_target.client.get(proctor_target.endpoint("jwks")),
+            expect=200,
+        )
+        with control.bracket() as first:
+            jwks = json_object(first, "the JWK Set")
+            answers = [
+                _request(world, x, None, name, scopes, flow="m2m")
+                for scopes in (["kit.read"], ["kit.write"])
+            ]
+            posts = [r for r in stub.received if r.path == "/token"]
+            if not posts:
+                raise InfrastructureError("the target did not reach the kit's loopback stub")
+            assert all(_returns_token(a) for a in answers), (
+                f"m2m with private_key_jwt failed: {[a.status_code for a in answers]}"
+            )
+            assert len(posts) == 2, f"{len(posts)} token requests for two scope sets"
+            jtis = []
+            for post in posts:
+                form = post.form
+                assert form.get("client_assertion_type") == [JWT_BEARER], (
+                    f"client_assertion_type {form.get('client_assertion_type')}"
+                )
+                assert "client_secret" not in form, "a client_secret was sent"
+                assert "authorization" not in post.headers, "an Authorization header was sent"
+                assertions = form.get("client_assertion") or []
+                assert len(assertions) == 1, f"{len(assertions)} client assertions"
+                jtis.append(_verify_assertion(assertions[0], jwks, client_id, stub.url)["jti"])
+            assert len(set(jtis)) == len(jtis), "an assertion was reused (the same jti)"
+
+
+@check("VLT-CLI-001", needs=FLOWS, profiles=PROFILES)
+def test_back_channel_redirects_are_not_followed(
+    world: VaultWorld, positive_control: ControlFactory
+) -> None:
+    """A token endpoint that answers 307 to the real one is a failure (502 upstream_error):
+    the service does not follow back-channel redirects (VLT-CLI-001). The redirecting
+    endpoint is a stub the kit serves on loopback; the real endpoint is a mock's."""
+    x, _ = _workloads(world)
+    a, _ = _users(world)
+    mock = world.mock()
+    real = mock.endpoint("token")
+
+    def redirect(request: StubRequest) -> StubAnswer:
+        return 307, {"Location": real}, None
+
+    control = _session_control(positive_control, world, x, a, world.provider())
+    with stub_provider(redirect) as stub:
+        name = _create_stub_provider(
+            world,
+            world.provider_body(
+                mock,
+                "",
+                discovery_url=None,
+                authorization_server_metadata={
+                    "issuer": stub.url,
+                    "authorization_endpoint": mock.endpoint("authorize"),
+                    "token_endpoint": f"{stub.url}/token",
+                },
+            ),
+        )
+        with control.bracket():
+            before = mock.seq()
+            answer = _request(world, x, None, name, mock.scopes[:1], flow="m2m")
+            if not stub.received:
+                raise InfrastructureError("the target did not reach the kit's loopback stub")
+            expect_problem(answer, 502, "upstream_error", "a token endpoint that redirects")
+            followed = mock.token_requests("client_credentials", after=before)
+            assert not followed, "the service followed the redirect to the real token endpoint"
+
+
+@check("PRV-VEND-004", "PRV-VEND-002", "VLT-CLI-002", needs=FLOWS, profiles=PROFILES)
+def test_github_responses_are_normalised(
+    world: VaultWorld, positive_control: ControlFactory
+) -> None:
+    """A github preset pointed at the kit's GitHub mock: the token request asks for JSON,
+    the comma-separated scope is split, a token without expires_in never expires
+    (expires_at null), and an error answered with HTTP 200 fails the session instead of
+    storing anything (PRV-VEND-004)."""
+    mock = world.mocks.get("github")
+    if mock is None:
+        pytest.skip("no GitHub mock among suite_options.vault.providers")
+    x, _ = _workloads(world)
+    a, _ = _users(world)
+    scopes: list[str] = [s for s in ("repo", "user:email") if s in mock.scopes] or mock.scopes[:2]
+    ref = world.provider(
+        mock,
+        vendor="github",
+        discovery_url=None,
+        authorization_server_metadata={
+            "issuer": mock.issuer,
+            "authorization_endpoint": mock.endpoint("authorize"),
+            "token_endpoint": mock.endpoint("token"),
+        },
+        scopes=scopes,
+    )
+    control = _session_control(positive_control, world, x, a, world.provider())
+    with control.bracket():
+        before = mock.seq()
+        token = _obtain(world, x, a, ref, scopes)
+        assert token["expires_at"] is None, f"expires_at {token['expires_at']} for a GitHub token"
+        assert sorted(token["scopes"]) == sorted(scopes), f"scopes {token['scopes']}"
+        sent = mock.token_requests("authorization_code", after=before)
+        accept = str((sent[0].get("headers") or {}).get("accept", "")) if sent else ""
+        assert "application/json" in accept, f"the token request sent Accept {accept!r}"
+        session, _ = _start(world, x, a, ref, scopes, force_authentication=True)
+        state = session.param("state") or ""
+        response = world.flows.callback(
+            world.target.url("/oauth2/callback") + f"?state={quote(state)}&code=kit-bogus-code"
+        )
+        query = world.flows.expect_return(response, session, "a GitHub error answered 200")
+        assert query.get("error") == ["code_redemption_failed"], f"error {query.get('error')}"
+        again = _request(world, x, a, ref, scopes)
+        assert _token_of(again) == token["access_token"], "the GitHub error replaced the token"
+
+
 # -- isolation and leaks (VLT-PART-001, VLT-LEAK-*, catalog VLT-01..04) ----------------------------
 
 
@@ -2058,7 +2276,7 @@ def test_no_response_of_the_vault_api_carries_a_secret_or_a_refresh_token(
                 "a step of the flow failed",
                 observed=f"HTTP {answer.status_code}: {answer.text[:200]}",
             )
-        if "access_token" in answer.text:
+        if _token_of(answer) is not None:
             body = world.flows.expect_token(answer, "a token answer")
             delivered.add(body["access_token"])
     assert not secrets_in(

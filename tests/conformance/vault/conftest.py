@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import socket
 import tempfile
 import threading
@@ -38,7 +39,7 @@ from proctor.reference.service import Service
 from proctor.reference.settings import Settings
 
 SUITES: Final = ("vault", "consent")
-PROVIDERS: Final = ("crm", "finance")
+PROVIDERS: Final = ("crm", "finance", "github")
 #: Few examples per property: the meta-tests check that checks catch, not the target.
 MAX_EXAMPLES: Final = 4
 
@@ -176,6 +177,17 @@ def vault_target(
         )
 
 
+@pytest.fixture(autouse=True)
+def _quiet_logs() -> Iterator[None]:
+    """The service and the emulators log every request; capturing thousands of records
+    is a third of these tests' time, and no assertion reads them."""
+    logging.disable(logging.WARNING)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 @dataclass
 class VaultRun:
     outcome: RunOutcome
@@ -199,6 +211,20 @@ class VaultRun:
 
 
 RunVault = Callable[..., VaultRun]
+
+
+@pytest.fixture(scope="session")
+def shared_target() -> Iterator[Callable[..., Any]]:
+    """One running :func:`vault_target` for every run that uses it (each run provisions
+    its own namespace): a target factory that hands out the same connection."""
+    with vault_target() as connection:
+
+        @contextlib.contextmanager
+        def factory(config: TargetConfig | None = None) -> Iterator[TargetConnection]:
+            del config
+            yield connection
+
+        yield factory
 
 
 @pytest.fixture

@@ -234,11 +234,14 @@ MUTANTS = {
 
 @pytest.mark.parametrize("name", sorted(MUTANTS))
 def test_each_broken_variant_is_caught(
-    name: str, run_vault: RunVault, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    run_vault: RunVault,
+    shared_target: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     mutant = MUTANTS[name]
     mutant.patch(monkeypatch)
-    run = run_vault(keyword=mutant.keyword)
+    run = run_vault(shared_target, keyword=mutant.keyword)
     outcomes = run.outcomes()
     assert mutant.caught <= set(outcomes), sorted(outcomes)
     missed = {n: outcomes[n].value for n in mutant.caught if outcomes[n] is not Outcome.FAILED}

@@ -8,6 +8,9 @@ capabilities the target does not declare.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from proctor.cli.embedded_target import embedded_target
@@ -28,10 +31,7 @@ NOT_OBSERVABLE = {
     "VLT-ENC-001": "encryption at rest: the kit never sees the storage",
     "VLT-ENC-002": "the AAD of stored rows: storage only",
     "VLT-ENC-003": "KEK rotation: an operator's CLI, not an API",
-    "VLT-CLI-001": "TLS validation and redirects on the back channel need a TLS mock",
-    "PRV-AUTH-002": "the mock providers verify no private_key_jwt client assertions",
     "VLT-OBO-003": "no mock provider implements the RFC 7523 on-behalf-of grant",
-    "PRV-VEND-004": "the GitHub, Slack and Microsoft quirks need those vendors' mocks",
 }
 
 pytestmark = pytest.mark.network
@@ -42,8 +42,10 @@ def _undeclared(message: str, capabilities: set[str]) -> bool:
     return message.startswith(prefix) and set(message[len(prefix) :].split(", ")) <= capabilities
 
 
-def test_the_reference_with_a_test_clock_passes_every_check(run_vault: RunVault) -> None:
-    run = run_vault()
+def test_the_reference_with_a_test_clock_passes_every_check(
+    run_vault: RunVault, shared_target: Callable[..., Any]
+) -> None:
+    run = run_vault(shared_target)
     assert not run.problems(), "\n".join(run.problems())
     skipped = {n for n, r in run.by_name().items() if r.outcome is Outcome.SKIPPED}
     assert skipped == SERVER_SIDE
