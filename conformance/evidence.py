@@ -5,13 +5,13 @@ submissions), and the OpenID Foundation's published logs are known to carry clie
 credentials. So evidence is redacted *as it is recorded*: nothing secret is ever kept in
 the kit's memory beyond the live HTTP call.
 
-A secret is replaced by a fingerprint, ``sha256:`` and the first 8 hex digits of its
-SHA-256 followed by ``…``, so two mentions of the same token can still be correlated in a
-report without the token itself being in it. What counts as secret:
+A secret is replaced by ``[redacted sha256:<first 12 hex digits of its SHA-256>]``
+(CONF-EVID-001), so two mentions of the same token can still be correlated in a report
+without the token itself being in it. What counts as secret:
 
-- headers: ``Authorization`` and ``Proxy-Authorization`` (the scheme is kept,
-  ``Bearer sha256:1a2b3c4d…``), cookies, and any header whose name mentions a token,
-  secret, password, session or API key;
+- headers: the whole value of ``Authorization``, ``Proxy-Authorization``, ``Cookie`` and
+  ``Set-Cookie`` (the scheme included: ``Bearer`` is not kept), and any header whose name
+  mentions a token, secret, password, session or API key;
 - form fields, query parameters and JSON members named like a credential
   (``client_secret``, ``client_assertion``, ``code``, ``code_verifier``, ``access_token``,
   ``refresh_token``, ``id_token``, ``subject_token``, ``actor_token``, ``assertion``,
@@ -83,9 +83,9 @@ _COMPACT_JOSE = re.compile(r"eyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){2,4}")
 
 
 def fingerprint(value: str | bytes) -> str:
-    """``sha256:`` and the first 8 hex digits of the value's SHA-256, then ``…``."""
+    """``[redacted sha256:<first 12 hex digits of the value's SHA-256>]`` (CONF-EVID-001)."""
     data = value.encode("utf-8") if isinstance(value, str) else value
-    return f"sha256:{hashlib.sha256(data).hexdigest()[:8]}…"
+    return f"[redacted sha256:{hashlib.sha256(data).hexdigest()[:12]}]"
 
 
 def _normalise(name: str) -> str:
@@ -134,9 +134,9 @@ class Redactor:
     def header_value(self, name: str, value: str) -> str:
         lowered = name.lower()
         if lowered in ("authorization", "proxy-authorization"):
-            scheme, _, credentials = value.partition(" ")
-            if credentials:
-                return f"{scheme} {self._hide(credentials.strip())}"
+            # CONF-EVID-001: the whole value, scheme included; the credentials alone are
+            # remembered too, so a mention of them elsewhere is scrubbed as well.
+            self.add_secret(value.partition(" ")[2].strip())
             return self._hide(value)
         if lowered in ("cookie", "set-cookie"):
             pairs = value.split(";")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import pytest
 
@@ -15,19 +16,31 @@ JWT = "eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJzYXJhaCJ9.c2lnbmF0dXJlLWJ5dGVz"
 REFRESH = "refresh-token-value-271828"
 
 
-def test_a_fingerprint_is_a_short_hash_prefix() -> None:
-    assert fingerprint("abc") == "sha256:ba7816bf…"
+def test_the_redaction_marker_has_the_specified_format() -> None:
+    """CONF-EVID-001: ``[redacted sha256:<first 12 hex digits of the SHA-256>]``."""
+    assert fingerprint("abc") == "[redacted sha256:ba7816bf8f01]"
+    assert fingerprint(b"abc") == fingerprint("abc")
 
 
-def test_authorization_keeps_its_scheme() -> None:
+def test_the_whole_authorization_value_is_redacted_scheme_included() -> None:
+    """CONF-EVID-001: the value of ``Authorization`` is replaced whole."""
     redactor = Redactor()
     headers = redactor.headers([("Authorization", f"Bearer {JWT}"), ("Accept", "text/plain")])
-    assert headers == {"authorization": f"Bearer {fingerprint(JWT)}", "accept": "text/plain"}
+    assert headers == {
+        "authorization": fingerprint(f"Bearer {JWT}"),
+        "accept": "text/plain",
+    }
+    basic = redactor.headers([("Authorization", "Basic a2l0OnNlY3JldC12YWx1ZQ==")])
+    assert basic == {"authorization": fingerprint("Basic a2l0OnNlY3JldC12YWx1ZQ==")}
+    # The credentials alone are learnt too: a later mention of them is scrubbed.
+    assert "a2l0OnNlY3JldC12YWx1ZQ==" not in redactor.text("echo a2l0OnNlY3JldC12YWx1ZQ==")
 
 
 @pytest.mark.parametrize("name", ["Cookie", "Set-Cookie", "X-Api-Key", "X-Session-Token"])
 def test_credential_headers_are_fingerprinted(name: str) -> None:
-    assert Redactor().headers([(name, "value-123456")])[name.lower()] == fingerprint("value-123456")
+    """CONF-EVID-001: ``Cookie`` and ``Set-Cookie`` (and API keys) are replaced whole."""
+    value = "sid=value-123456; Path=/; HttpOnly"
+    assert Redactor().headers([(name, value)])[name.lower()] == fingerprint(value)
 
 
 def test_form_and_query_credentials_are_fingerprinted() -> None:
@@ -107,6 +120,7 @@ def test_the_recorder_attributes_exchanges_to_the_running_check() -> None:
 
 
 def test_no_secret_reaches_any_report_file_or_the_console(run_kit: RunKit) -> None:
+    """CONF-EVID-001: nothing secret in any report format or in the console."""
     run = run_kit(
         suites=(),
         samples=("kit_secrets",),
@@ -131,7 +145,12 @@ def test_no_secret_reaches_any_report_file_or_the_console(run_kit: RunKit) -> No
     document = json.loads(texts["report.json"])
     echo = next(t for t in document["results"]["tests"] if t["name"].endswith("test_echo_leaks"))
     (exchange,) = echo["extra"]["evidence"]
-    assert exchange["request"]["headers"]["authorization"] == f"Bearer {fingerprint(ADMIN_TOKEN)}"
+    assert exchange["request"]["headers"]["authorization"] == fingerprint(f"Bearer {ADMIN_TOKEN}")
+    # CONF-EVID-001: the one redaction format, in every report format and the console.
+    marker = re.compile(r"\[redacted sha256:[0-9a-f]{12}\]")
+    for where in ("report.json", "junit.xml", "summary.md", "report.html", "console"):
+        assert "sha256:" not in marker.sub("", texts[where]), where
+    assert marker.search(texts["report.html"])
     assert exchange["url"].endswith(f"/echo?code={fingerprint('query-code-value-77')}&state=s")
     assert fingerprint("form-secret-value-55") in exchange["request"]["body"]
     assert "debug dump" in exchange["response"]["body"]

@@ -115,7 +115,7 @@ def test_text_scrubs_secrets_the_run_learnt() -> None:
     result.hops[0].issued_claims["note"] = f"leaked {secret}"
     text = render_text(result)
     assert secret not in text
-    assert "leaked sha256:" in text
+    assert "leaked [redacted sha256:" in text
 
 
 def test_json_carries_the_decoded_tokens_and_violations() -> None:
