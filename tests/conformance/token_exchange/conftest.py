@@ -41,6 +41,8 @@ SUITES = ("token_exchange", "authorization_server")
 #: Few examples per property: the meta-tests check that checks catch, not the target.
 MAX_EXAMPLES = 6
 AUDIENCE = "urn:proctor:rfc8693:crm"
+#: The mock Okta's demo client, the ``cid`` of the user tokens it mints.
+OKTA_CLIENT = "0oaproctoragent0app7"
 
 
 @dataclass
@@ -76,7 +78,7 @@ def reference() -> Iterator[TargetConnection]:
     """One embedded target (mock IdPs + reference on loopback) for every run here: each
     run provisions its own namespace, so runs do not see each other's objects."""
     known = {f.name for f in dataclasses.fields(Settings)}
-    unlimited = {name: 0 for name in RATE_LIMITS if name in known}
+    unlimited: dict[str, Any] = {name: 0 for name in RATE_LIMITS if name in known}
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(embedded, "Settings", functools.partial(Settings, **unlimited))
         with embedded_target(None) as connection:
@@ -113,18 +115,36 @@ class _Admin:
         return found
 
 
-def rfc8693_factory(connection: TargetConnection) -> Factory:
+def rfc8693_factory(connection: TargetConnection, *, minted: bool = False) -> Factory:
     """The embedded reference seen as a plain RFC 8693 server: the test registers the
-    clients and their policies (fresh names) and the kit gets client credentials only."""
+    clients and their policies (fresh names) and the kit gets client credentials only.
+
+    Subject tokens are ``client_credentials`` tokens of a user-app client, or with
+    ``minted`` tokens the kit mints at the mock Okta, which the orchestrator trusts."""
     assert connection.config is not None
     embedded = connection.config
     assert embedded.credentials.admin_token is not None
     admin = _Admin(connection.base_url, embedded.credentials.admin_token.get_secret_value())
     tag = secrets.token_hex(3)
+    okta = embedded.mock_idps.issuers["okta"]
     try:
+        authorizer = None
+        if minted:
+            authorizer = admin.post(
+                "/v1/authorizers",
+                {
+                    "name": f"rfc-{tag}-okta",
+                    "discovery_url": f"{okta}/.well-known/openid-configuration",
+                    "idp_profile": "okta",
+                    "allowed_audiences": ["api://default"],
+                },
+            )["name"]
         clients: dict[str, dict[str, Any]] = {}
         for role in ("user-app", "orchestrator", "subagent", "outsider", "third"):
-            made = admin.post("/v1/workloads", {"name": f"rfc-{tag}-{role}"})
+            body = {"name": f"rfc-{tag}-{role}"}
+            if role == "orchestrator" and authorizer is not None:
+                body["authorizer"] = authorizer
+            made = admin.post("/v1/workloads", body)
             clients[role] = {"client_id": made["client_id"], "client_secret": made["client_secret"]}
         key = ECKey.generate_key("P-256", private=True)
         public = {**key.as_dict(private=False), "kid": "rfc-key", "use": "sig"}
@@ -149,7 +169,7 @@ def rfc8693_factory(connection: TargetConnection) -> Factory:
                 {
                     "name": f"rfc-{tag}-{role}",
                     "client": f"rfc-{tag}-{role}",
-                    "subject_issuers": ["self"],
+                    "subject_issuers": [okta, "self"] if role == "orchestrator" else ["self"],
                     "audiences": audiences,
                     "scopes": scopes,
                 },
@@ -184,9 +204,17 @@ def rfc8693_factory(connection: TargetConnection) -> Factory:
             "client": "user-app",
             "scope": "crm.read finance.read",
         },
+        "mock_idps": {"issuers": {"okta": okta}},
         "audiences": [AUDIENCE],
         "suite_options": {"token_exchange": {"subject_audience": ids["orchestrator"]}},
     }
+    if minted:
+        data["subject_token"] = {
+            "source": "mock_idp",
+            "idp": "okta",
+            "client_id": OKTA_CLIENT,
+            "scope": "crm.read finance.read",
+        }
     plain = TargetConnection(
         base_url=connection.base_url,
         label=connection.label,

@@ -81,6 +81,29 @@ def test_the_reference_passes_as_a_plain_rfc8693_server(
     assert int(done.outcome.exit_code) == 0, done.console
 
 
+def test_under_rfc8693_minted_user_tokens_unlock_the_claim_checks(
+    run_suites: RunSuites, reference: TargetConnection
+) -> None:
+    """With a mock_idp subject-token source the kit mints user tokens with chosen claims,
+    so the may_act, act and lifetime checks run against a plain RFC 8693 server too."""
+    minted = (
+        "test_tx03_forged_expired_or_foreign_tokens_are_invalid_request",
+        "test_tx06_an_actor_not_named_in_may_act_is_refused",
+        "test_tx07_delegated_tokens_are_not_laundered",
+        "test_tx10_derived_tokens_never_outlive_their_subject_or_actor",
+        "test_tx12_id_tokens_where_disallowed_are_refused_and_issued_token_type_is_present",
+        "test_foreign_act_objects_with_non_identity_claims_are_refused",
+        "test_prior_actors_decide_nothing",
+        "test_issued_tokens_carry_exactly_the_profiles_claims",
+    )
+    done = run_suites(
+        rfc8693_factory(reference, minted=True),
+        suites=("token_exchange",),
+        keyword=" or ".join(minted),
+    )
+    assert done.outcomes() == dict.fromkeys(minted, Outcome.PASSED), done.console
+
+
 def test_no_tx_or_as_must_is_left_uncovered() -> None:
     catalog = load_catalog()
     uncovered = {
