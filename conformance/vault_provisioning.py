@@ -160,6 +160,7 @@ class VaultWorld:
         self.authorizer = ""
         self._counter = 0
         self._lock = threading.Lock()
+        self._identities: dict[str, dict[str, Any]] = {}
         self._oauth2: list[str] = []
         self._api_keys: list[str] = []
         self._workloads: list[str] = []
@@ -213,6 +214,20 @@ class VaultWorld:
             )
         for suffix in ("x", "y"):
             self.workloads[suffix] = self.workload(suffix)
+
+    def identity(self, user: VaultUser) -> dict[str, Any]:
+        """The user a WAT for ``user`` binds (issuer, subject, user_key: WAT-BIND-001)."""
+        with self._lock:
+            known = self._identities.get(user.name)
+        if known is not None:
+            return known
+        response = self.flows.issue_wat(self.workloads["x"], user=user)
+        found = response.json().get("user") if response.is_success else None
+        if not isinstance(found, dict):
+            raise InfrastructureError(f"no WAT with a user for {user.name}: {response.status_code}")
+        with self._lock:
+            self._identities[user.name] = found
+        return found
 
     def workload(
         self,

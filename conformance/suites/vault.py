@@ -2430,14 +2430,14 @@ class _IsolationMachine(RuleBasedStateMachine):
         key = data.draw(st.sampled_from(sorted(self.granted)), label="consent")
         workload_name, user_name, provider = key
         user = next(u for u in self.world.users if u.name == user_name)
-        found = [c for c in _consents(self.world, provider=provider, workload=workload_name)]
+        subject = str(self.world.identity(user).get("subject"))
+        found = _consents(self.world, provider=provider, workload=workload_name, user=subject)
         if len(found) != 1:
             raise ConformanceFailure(
-                "one completed consent per (workload, user, provider) is listed (CNS-LIST-002)",
+                "one consent per completed (workload, user, provider) is listed (CNS-LIST-002)",
                 observed=f"{len(found)} for {key}",
             )
-        mine = [c for c in found if (c.get("user") or {}).get("subject")]
-        path = quote(str(mine[0]["id"]), safe="")
+        path = quote(str(found[0]["id"]), safe="")
         if by_admin:
             answer = self.world.admin("DELETE", f"/v1/consents/{path}")
         else:
