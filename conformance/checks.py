@@ -39,6 +39,8 @@ __all__ = [
     "CheckSpec",
     "check",
     "declaration_problems",
+    "proctor_only",
+    "profile_level",
     "resolve_level",
     "spec_of",
 ]
@@ -131,6 +133,28 @@ def resolve_level(spec: CheckSpec, catalog: Mapping[str, Requirement]) -> Level:
             f"declares no level and the catalog knows none of {', '.join(spec.requirements)}"
         )
     return spec.level
+
+
+#: A citation of an RFC or an Internet-Draft in a requirement's source.
+_CITES_STANDARD = re.compile(r"\bRFC\s*\d+|\bdraft-", re.IGNORECASE)
+
+
+def proctor_only(requirement: Requirement) -> bool:
+    """Whether the requirement's source cites no RFC or draft: a ``proctor``-only rule."""
+    source = requirement.source.strip()
+    return source.lower().startswith("proctor") and not _CITES_STANDARD.search(source)
+
+
+def profile_level(requirement: Requirement, profile: Profile | None) -> Level:
+    """The requirement's level under ``profile`` (CONF-PROF-001).
+
+    Under ``rfc8693`` a ``proctor``-only MUST (:func:`proctor_only`) is evaluated at level
+    SHOULD: a generic token endpoint owes the RFCs, not this specification's own rules.
+    Every other profile takes the catalog's level as it is.
+    """
+    if profile == "rfc8693" and requirement.level == "MUST" and proctor_only(requirement):
+        return "SHOULD"
+    return requirement.level
 
 
 def declaration_problems(

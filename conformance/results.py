@@ -29,6 +29,7 @@ from proctor.conformance.errors import ControlFailed, InfrastructureError
 
 __all__ = [
     "OPTIONAL_ABSENT",
+    "SPEC_VERSION",
     "CheckResult",
     "Outcome",
     "RunInfo",
@@ -36,6 +37,8 @@ __all__ = [
     "tool_version",
 ]
 
+#: The proctor specification version this kit judges (CONF-VERD-001).
+SPEC_VERSION = "1"
 #: The reason of a MAY check whose optional behaviour is absent (CONF-LEVEL-001).
 OPTIONAL_ABSENT = "optional behaviour absent"
 
@@ -97,6 +100,9 @@ class CheckResult:
     derandomized: bool = False
     blobs: list[str] = field(default_factory=list)
     reproduction: str = ""
+    #: ``False`` when the check was skipped because it does not apply to the target: it
+    #: needs an undeclared capability, or is for another profile (CONF-VERD-001).
+    applies: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -128,6 +134,7 @@ class CheckResult:
             derandomized=bool(data.get("derandomized", False)),
             blobs=list(data.get("blobs", [])),
             reproduction=str(data.get("reproduction", "")),
+            applies=bool(data.get("applies", True)),
         )
 
 
@@ -149,6 +156,10 @@ class RunInfo:
     unreachable: str | None = None
     filtered: bool = False
     spec_url: str | None = None
+    #: The capabilities the target declares (CONF-VERD-001: the verdict states them).
+    capabilities: list[str] = field(default_factory=list)
+    #: The version of the proctor specification the kit judges against.
+    spec_version: str = SPEC_VERSION
 
 
 def tool_version() -> str:

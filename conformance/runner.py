@@ -560,6 +560,7 @@ def run(
         unreachable=unreachable,
         filtered=filtered,
         spec_url=options.spec_url,
+        capabilities=list(config.capabilities),
     )
     report = RunReport(info=info, results=results, verdict=verdict, catalog=catalog)
     written: list[Path] = []
@@ -615,11 +616,7 @@ def print_summary(console: Console, report: RunReport, written: Sequence[Path] =
         console.print(f"- {reason}", markup=False, highlight=False, soft_wrap=True)
     for path in written:
         console.print(f"wrote {path}", markup=False, highlight=False, soft_wrap=True)
-    console.print(
-        f"proctor conformance: {verdict.label} (exit code {int(verdict.exit_code)})",
-        markup=False,
-        highlight=False,
-    )
+    console.print(report.verdict_line(), markup=False, highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -96,6 +96,7 @@ class _Phase:
 _SPEC = pytest.StashKey[CheckSpec | None]()
 _LEVEL = pytest.StashKey[Level | CheckDeclarationError]()
 _PHASES = pytest.StashKey[dict[str, _Phase]]()
+_NOT_APPLICABLE = pytest.StashKey[bool]()
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -226,8 +227,10 @@ class ProctorPlugin:
         target = self.session.target
         missing = [need for need in spec.needs if not target.has(need)]
         if missing:
+            item.stash[_NOT_APPLICABLE] = True
             pytest.skip(f"target does not declare capability {', '.join(missing)}")
         if spec.profiles is not None and target.profile not in spec.profiles:
+            item.stash[_NOT_APPLICABLE] = True
             pytest.skip(
                 f"applies to profiles {', '.join(spec.profiles)}; the target's is {target.profile}"
             )
@@ -313,6 +316,7 @@ class ProctorPlugin:
             seed=self.session.seed,
             derandomized=self.session.seed is None and self.session.hypothesis_profile == "ci",
             blobs=blobs,
+            applies=not item.stash.get(_NOT_APPLICABLE, False),
         )
         result.reproduction = self.session.reproduce(result)
         return result
@@ -353,6 +357,7 @@ class TeamRunPlugin(ProctorPlugin):
             max_examples=self.session.max_examples,
             seed=self.session.seed,
             filtered=True,
+            capabilities=list(self.session.target.config.capabilities),
         )
         write_reports(RunReport(info, results, verdict, self.session.catalog), self.report_dir)
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from proctor.conformance.catalog import LEVELS, Requirement
+from proctor.conformance.checks import profile_level
+from proctor.conformance.config import PROFILES
 from proctor.conformance.gate import AllowEntry, GateVerdict
 from proctor.conformance.results import CheckResult, Outcome, RunInfo
 
@@ -100,6 +102,46 @@ class RunReport:
 
     def must_failures(self) -> list[CheckResult]:
         return [r for r in self.results if r.outcome is Outcome.FAILED]
+
+    def not_applicable(self) -> list[str]:
+        """The MUST requirements that did not apply to this target (CONF-VERD-001).
+
+        A requirement (a MUST under the run's profile, :func:`profile_level`) did not apply
+        when the run has checks citing it and every one of them was skipped for an
+        undeclared capability or another profile.
+        """
+        citing: dict[str, list[CheckResult]] = {}
+        for result in self.results:
+            for rid in result.requirements:
+                citing.setdefault(rid, []).append(result)
+        profile = self.info.profile if self.info.profile in PROFILES else None
+        return sorted(
+            rid
+            for rid, results in citing.items()
+            if (requirement := self.catalog.get(rid)) is not None
+            and profile_level(requirement, profile) == "MUST"
+            and not any(r.applies for r in results)
+        )
+
+    def verdict_facts(self) -> str:
+        """Profile, capabilities, spec and kit versions and seed, on one line."""
+        info = self.info
+        return (
+            f"profile {info.profile} · capabilities "
+            f"{', '.join(info.capabilities) or 'none'} · spec v{info.spec_version} · "
+            f"proctor {info.tool_version} · seed "
+            f"{info.seed if info.seed is not None else 'none'}"
+        )
+
+    def verdict_line(self) -> str:
+        """The console's last line: the verdict, the exit code and what it was judged on."""
+        verdict = self.verdict
+        missing = len(self.not_applicable())
+        return (
+            f"proctor conformance: {verdict.label} (exit code {int(verdict.exit_code)}) · "
+            f"{self.verdict_facts()}"
+            + (f" · {missing} MUST requirement(s) did not apply" if missing else "")
+        )
 
 
 def write_reports(report: RunReport, directory: Path, *, junit: Path | None = None) -> list[Path]:

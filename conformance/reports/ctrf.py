@@ -72,6 +72,21 @@ def _test(report: RunReport, result: CheckResult) -> dict[str, Any]:
     return test
 
 
+def _verdict(report: RunReport) -> dict[str, Any]:
+    """CONF-VERD-001: the verdict with what it was judged on and what did not apply."""
+    info = report.info
+    return {
+        "verdict": report.verdict.label,
+        "exitCode": int(report.verdict.exit_code),
+        "profile": info.profile,
+        "capabilities": info.capabilities,
+        "specVersion": info.spec_version,
+        "kitVersion": info.tool_version,
+        "seed": info.seed,
+        "notApplicable": report.not_applicable(),
+    }
+
+
 def document(report: RunReport) -> dict[str, Any]:
     totals = report.totals()
     verdict = report.verdict
@@ -99,6 +114,7 @@ def document(report: RunReport) -> dict[str, Any]:
                     "verdict": verdict.label,
                     "exitCode": int(verdict.exit_code),
                     "reasons": verdict.reasons,
+                    "conformance": _verdict(report),
                 },
             },
             "tests": [_test(report, result) for result in report.ordered()],
@@ -112,7 +128,11 @@ def document(report: RunReport) -> dict[str, Any]:
                 "hypothesisProfile": info.hypothesis_profile,
                 "maxExamples": info.max_examples,
                 "seed": info.seed,
+                "capabilities": info.capabilities,
+                "specVersion": info.spec_version,
+                "kitVersion": info.tool_version,
                 "unreachable": info.unreachable,
+                "verdict": _verdict(report),
                 "gate": {
                     "exitCode": int(verdict.exit_code),
                     "verdict": verdict.label,

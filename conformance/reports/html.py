@@ -134,8 +134,15 @@ def render(report: RunReport) -> str:
         + (f" · seed <code>{info.seed}</code>" if info.seed is not None else "")
         + f" · {escape(info.started.isoformat(timespec='seconds'))} · proctor "
         f"{escape(info.tool_version)}</p>",
+        f"<p>{escape(report.verdict_facts())}</p>",
         "<p>" + " ".join(_badge(o.value, f"{o.value} {totals[o]}") for o in OUTCOME_ORDER) + "</p>",
     ]
+    not_applicable = report.not_applicable()
+    parts.append(
+        "<p>MUST requirements that did not apply: "
+        + (", ".join(_requirement(report, rid) for rid in not_applicable) or "none")
+        + "</p>"
+    )
     if verdict.reasons:
         parts.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in verdict.reasons) + "</ul>")
     parts.append("<h2>Requirement matrix</h2>")

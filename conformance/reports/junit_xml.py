@@ -94,6 +94,11 @@ def render(report: RunReport) -> bytes:
             ("level", report.info.level),
             ("hypothesis_profile", report.info.hypothesis_profile),
             ("seed", "" if report.info.seed is None else str(report.info.seed)),
+            ("capabilities", ",".join(report.info.capabilities)),
+            ("spec_version", report.info.spec_version),
+            ("kit_version", report.info.tool_version),
+            ("verdict", report.verdict.label),
+            ("not_applicable", ",".join(report.not_applicable())),
         ):
             ET.SubElement(properties, "property", {"name": name, "value": _clean(value)})
         for result in results:

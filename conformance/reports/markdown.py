@@ -2,7 +2,8 @@
 
 Append it to ``$GITHUB_STEP_SUMMARY``: the verdict and why, failures first (with links
 to the requirements when ``--spec-url`` is given), ready-to-paste allow-list entries for
-new MUST failures, the baseline diff, then counts by suite and by level.
+new MUST failures, the baseline diff, the MUST requirements that did not apply
+(CONF-VERD-001), then counts by suite and by level.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ def render(report: RunReport) -> str:
         + (f" · seed `{info.seed}`" if info.seed is not None else "")
         + f" · exit code **{int(verdict.exit_code)}**",
         "",
+        f"Verdict **{verdict.label}** · {_cell(report.verdict_facts(), 1000)}",
+        "",
         " · ".join(f"{o.value.title()}: {totals[o]}" for o in OUTCOME_ORDER),
         "",
     ]
@@ -114,6 +117,14 @@ def render(report: RunReport) -> str:
                 f"| `{_cell(status.entry.check)}` | {status.state} | {_cell(status.detail)} |"
             )
         lines.append("")
+
+    not_applicable = report.not_applicable()
+    lines += ["### MUST requirements that did not apply", ""]
+    if not_applicable:
+        lines.append("Every check citing them needs an undeclared capability or another profile:")
+        lines += ["", *(f"- `{rid}`" for rid in not_applicable), ""]
+    else:
+        lines += ["None.", ""]
 
     lines += ["### By suite", "", *_counts_table("Suite", report.counts_by("suite")), ""]
     lines += ["### By level", "", *_counts_table("Level", report.counts_by("level")), ""]

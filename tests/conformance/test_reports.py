@@ -158,3 +158,48 @@ def test_a_junit_copy_is_written_where_asked(run_kit: RunKit, tmp_path: Path) ->
     run = run_kit(junit=tmp_path / "ci" / "proctor.xml")
     assert _parse_xml(tmp_path / "ci" / "proctor.xml").tag == "testsuites"
     assert run.exit_code == 0
+
+
+def _must(rid: str, source: str = "proctor: kit meta-test") -> Requirement:
+    return Requirement(id=rid, level="MUST", title=rid, file="99-x.md", source=source)
+
+
+def test_the_verdict_states_what_it_was_judged_on_and_what_did_not_apply(
+    run_kit: RunKit,
+) -> None:
+    """CONF-VERD-001: the verdict states profile, capabilities, spec and kit versions and
+    seed, and lists the MUST requirements whose every citing check needs an undeclared
+    capability (KIT-LVL-004) or another profile (KIT-LVL-005); a check that skipped
+    itself (KIT-LVL-006) did apply."""
+    catalog = {rid: _must(rid) for rid in ("KIT-LVL-001", "KIT-LVL-004", "KIT-LVL-005")}
+    catalog["KIT-LVL-006"] = _must("KIT-LVL-006")
+    run = run_kit(suites=(), samples=("kit_levels",), catalog=catalog, seed=4242)
+    document = json.loads((run.report_dir / "report.json").read_text())
+    verdict = document["results"]["extra"]["verdict"]
+    assert verdict == {
+        "verdict": run.outcome.verdict.label,
+        "exitCode": run.exit_code,
+        "profile": "proctor",
+        "capabilities": ["metadata", "jwks", "client_credentials", "token_exchange"],
+        "specVersion": "1",
+        "kitVersion": run.outcome.info.tool_version,
+        "seed": 4242,
+        "notApplicable": ["KIT-LVL-004", "KIT-LVL-005"],
+    }
+    assert document["results"]["summary"]["extra"]["conformance"] == verdict
+    facts = (
+        "profile proctor · capabilities metadata, jwks, client_credentials, token_exchange · "
+        f"spec v1 · proctor {run.outcome.info.tool_version} · seed 4242"
+    )
+    summary = (run.report_dir / "summary.md").read_text()
+    assert facts in summary
+    section = summary.split("### MUST requirements that did not apply", 1)[1]
+    section = section.split("###", 1)[0]
+    assert "- `KIT-LVL-004`" in section
+    assert "- `KIT-LVL-005`" in section
+    assert "KIT-LVL-006" not in section
+    assert "KIT-LVL-001" not in section
+    last = run.console.strip().splitlines()[-1]
+    assert last.startswith(f"proctor conformance: {run.outcome.verdict.label} (exit code 3) · ")
+    assert facts in last
+    assert last.endswith("2 MUST requirement(s) did not apply")
