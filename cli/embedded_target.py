@@ -168,7 +168,7 @@ def embedded_target(config: TargetConfig | None = None) -> Iterator[TargetConnec
             {
                 "url": service.issuer,
                 "profile": "proctor",
-                "capabilities": [*capabilities_of(service), "mock_providers"],
+                "capabilities": [*capabilities_of(service), "mock_providers", "rate_limits"],
                 "credentials": {"admin_token": admin_token},
                 "mock_idps": {"issuers": issuers},
                 "suite_options": {"vault": {"providers": providers}},

@@ -42,6 +42,8 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
         "three_legged": "3-legged (user-delegated) flows against the kit's mock OAuth provider",
         "workload_principals": "credentials whose principal is one workload (AgentCore: SigV4 "
         "keys limited to one workload identity)",
+        "rate_limits": "the target limits failed client authentications per client_id "
+        "(SEC-DOS-002), so the kit may exhaust one fresh client's limit",
     }
 )
 

@@ -65,6 +65,7 @@ from proctor.reference.http.audited import Recorder
 from proctor.reference.http.auth import AdminGuard, BearerPresentation
 from proctor.reference.http.control import ControlPlane
 from proctor.reference.http.data import DataPlane, UserTokenBinder
+from proctor.reference.http.limits import RateLimits, client_limits
 from proctor.reference.http.problems import problem_response
 from proctor.reference.http.vault import build_vault
 from proctor.reference.metrics import Metrics
@@ -308,6 +309,7 @@ class Service:
         self.audit = AuditLog(database, clock)
         self.recorder = Recorder(database, self.audit)
         self.admin = AdminGuard(self.hasher, secrets_.admin_hash)
+        self.rate_limits = client_limits(settings, clock)
 
         fetches = metrics.counter(
             "proctor_jwks_fetches_total",
@@ -454,8 +456,10 @@ class Service:
 
     def asgi_app(self) -> ASGIApp:
         app = build_app(self.routes(), metrics=self.metrics, ready=self.ready)
-        # Inside the request context (the request id), before routing (ERR-BEARER-004).
+        # Inside the request context (the request id), before routing (ERR-BEARER-004,
+        # SEC-DOS-002).
         app.user_middleware.append(Middleware(BearerPresentation))
+        app.user_middleware.append(Middleware(RateLimits, limits=self.rate_limits))
         return QuietServerErrors(app)
 
     def maintain(self) -> None:

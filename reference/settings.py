@@ -57,6 +57,22 @@ class Settings:
     agentcore_region: str = "us-east-1"
     agentcore_account_id: str = "123456789012"
     log_level: str = "INFO"
+    #: SEC-DOS-002 rate limits, per minute and per process (``0`` turns one off): failed
+    #: client authentications per ``client_id`` and per source address, and requests per
+    #: client to the OAuth endpoints and the data plane. ``rate_limit_keys`` bounds the
+    #: buckets each limit keeps in memory (least recently used first out).
+    rate_limit_failed_auth_per_client: int = 20
+    rate_limit_failed_auth_per_address: int = 100
+    rate_limit_requests_per_client: int = 600
+    rate_limit_keys: int = 10_000
+    #: SEC-TLS-001: the certificate chain and private key (PEM) ``proctor serve`` terminates
+    #: TLS with (TLS 1.2 or later).
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    #: SEC-TLS-001: TLS is terminated by a proxy in front of the service; forwarding headers
+    #: are trusted only from ``trusted_proxies`` (comma-separated addresses or networks).
+    behind_proxy: bool = False
+    trusted_proxies: str | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -68,10 +84,27 @@ class Settings:
             raise ValueError("signing_algorithm must be ES256 or RS256")
         if not 1 <= self.maintenance_interval <= 3600:
             raise ValueError("maintenance_interval must be 1-3600 seconds")
+        for name in (
+            "rate_limit_failed_auth_per_client",
+            "rate_limit_failed_auth_per_address",
+            "rate_limit_requests_per_client",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 (off) or positive")
+        if self.rate_limit_keys < 1:
+            raise ValueError("rate_limit_keys must be positive")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.behind_proxy and not self.trusted_proxies:
+            raise ValueError("behind_proxy needs trusted_proxies (the proxy addresses)")
 
     @property
     def effective_issuer(self) -> str:
-        return self.issuer or f"http://{self.host}:{self.port}"
+        """``issuer``, or ``https://{host}:{port}`` when the service terminates TLS, else
+        ``http://{host}:{port}`` (loopback development only)."""
+        scheme = "https" if self.tls_cert is not None else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return self.issuer or f"{scheme}://{host}:{self.port}"
 
     @property
     def effective_database_url(self) -> str:
@@ -90,7 +123,7 @@ class Settings:
                 values[f.name] = int(raw)
             elif f.type in ("bool",):
                 values[f.name] = raw.strip().lower() in {"1", "true", "yes", "on"}
-            elif f.type in ("Path",):
+            elif f.type in ("Path", "Path | None"):
                 values[f.name] = Path(raw)
             else:
                 values[f.name] = raw

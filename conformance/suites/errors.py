@@ -19,13 +19,14 @@ from typing import Final
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory, PositiveControl
 from proctor.conformance.errors import ConformanceFailure
 from proctor.conformance.native import PROBLEM_TYPE, challenges, expect_problem, json_object
-from proctor.conformance.provisioning import Provisioning
+from proctor.conformance.provisioning import Provisioning, Workload, basic_auth
 from proctor.conformance.target import Target
 
 NEEDS: Final = ["control_plane", "workload_identity", "workload_tokens"]
@@ -44,6 +45,9 @@ TITLES: Final[dict[str, tuple[int, str]]] = {
     "unsupported_media_type": (415, "Unsupported media type"),
 }
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
+#: SEC-DOS-002: failed authentications of one client_id the kit sends before it concludes
+#: that nothing limits them.
+MAX_GUESSES: Final = 200
 
 
 def _is_loopback(host: str) -> bool:
@@ -407,3 +411,132 @@ def _split_outside_quotes(value: str) -> list[str]:
             current += ch
     parts.append(current)
     return parts
+
+
+def _insufficient_scope(response: httpx.Response, allowed: list[str]) -> list[str]:
+    """What is wrong with ``response`` as ERR-BEARER-003's 403 for ``allowed`` scopes."""
+    if response.status_code != 403:
+        return [f"HTTP {response.status_code}: {response.text[:160]}"]
+    found = []
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict) or body.get("code") != "forbidden":
+        found.append(f"body {response.text[:120]!r}, expected the forbidden problem")
+    bearer = [p for scheme, p in challenges(response) if scheme == "bearer"]
+    if not bearer:
+        return [*found, "no Bearer challenge"]
+    params = bearer[0]
+    if params.get("realm") != "proctor" or params.get("error") != "insufficient_scope":
+        found.append('the challenge lacks realm="proctor", error="insufficient_scope"')
+    if sorted((params.get("scope") or "").split()) != sorted(allowed):
+        found.append(f"scope={params.get('scope')!r}, expected {' '.join(allowed)!r}")
+    return found
+
+
+@check(
+    "ERR-BEARER-003",
+    needs=["control_plane", "inbound_authorization", "workload_identity", "consent"],
+    profiles=PROFILES,
+)
+def test_a_user_token_without_the_required_scope_is_insufficient_scope(
+    proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
+) -> None:
+    """``GET /v1/me/consents`` with a valid user token from the mock IdP that has none of
+    the authorizer's ``allowed_scopes`` is 403 ``forbidden`` with ``Bearer
+    realm="proctor", error="insufficient_scope", scope="<allowed_scopes>"``; the same
+    user's token with an allowed scope is served (the positive control)."""
+    case = provisioning.primary
+    allowed = list(case.body.get("allowed_scopes") or [])
+    if not allowed:
+        pytest.skip("the primary scenario's emulator offers no API scope to allow")
+    url = proctor_target.url("/v1/me/consents")
+    params = {"authorizer": case.name}
+
+    def as_user(token: str) -> httpx.Response:
+        proctor_target.add_secret(token)
+        return proctor_target.client.get(
+            url, params=params, headers={"Authorization": f"Bearer {token}"}
+        )
+
+    control = positive_control(
+        "the user's token with an allowed scope lists the user's consents",
+        lambda: as_user(case.mint().token),
+        expect=200,
+    )
+    with control.bracket():
+        lacking = case.mint(claims={"scp": ["openid", "not.allowed"], "scope": None}).token
+        problems = _insufficient_scope(as_user(lacking), allowed)
+    if problems:
+        raise ConformanceFailure(
+            "a valid user token without a required scope is 403 insufficient_scope "
+            "(ERR-BEARER-003)",
+            observed="; ".join(problems),
+        )
+
+
+def _token_request(target: Target, auth: dict[str, str]) -> httpx.Response:
+    return target.client.post(
+        target.endpoint("token"), data={"grant_type": "client_credentials"}, headers=auth
+    )
+
+
+@check(
+    "SEC-DOS-002",
+    "ERR-OAUTH-004",
+    needs=[*NEEDS, "client_credentials", "rate_limits"],
+    profiles=PROFILES,
+)
+def test_failed_client_authentications_are_rate_limited(
+    proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
+) -> None:
+    """A fresh workload's ``client_id`` with a wrong secret at the token endpoint is
+    answered 429 ``temporarily_unavailable`` with ``Retry-After`` within
+    ``MAX_GUESSES`` attempts; its correct secret works before, and another workload's
+    works after (the limited one stays limited until ``Retry-After`` has passed)."""
+    victim: Workload = provisioning.create_workload("rate-limited", authorizer=None)
+    bystander = provisioning.create_workload("rate-bystander", authorizer=None)
+    positive_control(
+        "the fresh workload gets a client_credentials token",
+        lambda: _token_request(proctor_target, victim.auth()),
+        expect=200,
+    ).verify("before")
+    wrong = basic_auth(victim.client_id, victim.client_secret + "-wrong")
+    limited: httpx.Response | None = None
+    for _ in range(MAX_GUESSES):
+        response = _token_request(proctor_target, wrong)
+        if response.status_code == 429:
+            limited = response
+            break
+        if response.status_code != 401:
+            raise ConformanceFailure(
+                "a wrong client secret is 401 invalid_client until rate-limited",
+                observed=f"HTTP {response.status_code}",
+            )
+    positive_control(
+        "another workload gets a client_credentials token",
+        lambda: _token_request(proctor_target, bystander.auth()),
+        expect=200,
+    ).verify("after")
+    if limited is None:
+        raise ConformanceFailure(
+            "failed client authentications of one client_id are rate-limited (SEC-DOS-002)",
+            expected="429 within the kit's bound",
+            observed=f"{MAX_GUESSES} wrong secrets in a row were each answered 401",
+        )
+    problems = []
+    retry_after = limited.headers.get("retry-after", "")
+    if not retry_after.strip().isdigit():
+        problems.append(f"Retry-After {retry_after!r} is not a number of seconds")
+    body = json_object(limited, "the 429")
+    if body.get("error") != "temporarily_unavailable":
+        problems.append(f"error {body.get('error')!r}, expected temporarily_unavailable")
+    if victim.client_secret in limited.text:
+        problems.append("the body contains the client secret")
+    if problems:
+        raise ConformanceFailure(
+            "a rate-limited OAuth request is 429 temporarily_unavailable with Retry-After "
+            "(ERR-OAUTH-004)",
+            observed="; ".join(problems),
+        )

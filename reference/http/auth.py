@@ -35,6 +35,7 @@ __all__ = [
     "BearerPresentedTwice",
     "authenticate_workload",
     "authorization_header",
+    "read_some",
 ]
 
 _MAX_HEADER: Final = 8192
@@ -156,7 +157,7 @@ class BearerPresentation:
         media = Headers(raw=headers).get("content-type", "").split(";")[0].strip().lower()
         replay: list[Message] = []
         if media == _FORM and ways < 2:
-            body, replay = await _read_some(receive, MAX_BODY_BYTES)
+            body, replay = await read_some(receive, MAX_BODY_BYTES)
             if body is not None and _has_access_token(body):
                 ways += 1
         if ways >= 2:
@@ -172,7 +173,7 @@ class BearerPresentation:
         await self.app(scope, replaying, send)
 
 
-async def _read_some(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:
+async def read_some(receive: Receive, limit: int) -> tuple[bytes | None, list[Message]]:
     """The whole body if it ends within ``limit`` bytes (else ``None``), and the messages
     read, to be replayed."""
     messages: list[Message] = []

@@ -26,6 +26,8 @@ CHECKS = {
     "test_a_body_whose_size_is_discovered_while_reading_is_refused",
     "test_oauth_endpoints_answer_405_and_413_with_oauth_errors",
     "test_a_bearer_token_presented_twice_is_invalid_request",
+    "test_a_user_token_without_the_required_scope_is_insufficient_scope",
+    "test_failed_client_authentications_are_rate_limited",
 }
 
 Run = Callable[..., dict[str, CheckResult]]
