@@ -29,8 +29,8 @@ _PLANE = {
         "hand only what is listed below."
     ),
     "agentcore": (
-        "The kit does not drive the AgentCore control plane (bedrock-agentcore-control, "
-        "SigV4-signed): apply everything below by hand (console, CLI or infrastructure as code)."
+        "The kit drives both AgentCore planes with boto3 and provisions through the control "
+        "plane; see the AgentCore section below."
     ),
     "rfc8693": (
         "An RFC 8693 token endpoint has no control plane the kit knows: apply everything "
