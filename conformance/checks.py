@@ -112,12 +112,16 @@ def spec_of(func: object) -> CheckSpec | None:
     return spec if isinstance(spec, CheckSpec) else None
 
 
-def resolve_level(spec: CheckSpec, catalog: Mapping[str, Requirement]) -> Level:
+def resolve_level(
+    spec: CheckSpec, catalog: Mapping[str, Requirement], profile: Profile | None = None
+) -> Level:
     """The check's effective level; :class:`CheckDeclarationError` if inconsistent.
 
     The effective level is the strongest level among the cited requirements the catalog
-    knows. A declared level must equal it. Without any known ID, the declared level is
-    used (provisional IDs), and a check that declares none is an error.
+    knows, each taken at its level under ``profile`` (:func:`profile_level`,
+    CONF-PROF-001; CONF-LEVEL-001). A declared level must equal the strongest *catalog*
+    level (a declaration does not depend on the profile). Without any known ID, the
+    declared level is used (provisional IDs), and a check that declares none is an error.
     """
     known = [catalog[rid] for rid in spec.requirements if rid in catalog]
     if known:
@@ -127,7 +131,7 @@ def resolve_level(spec: CheckSpec, catalog: Mapping[str, Requirement]) -> Level:
                 f"declares level {spec.level} but the catalog makes {strongest.id} "
                 f"a {strongest.level}"
             )
-        return strongest.level
+        return min((profile_level(r, profile) for r in known), key=LEVELS.index)
     if spec.level is None:
         raise CheckDeclarationError(
             f"declares no level and the catalog knows none of {', '.join(spec.requirements)}"

@@ -3,8 +3,9 @@
 :class:`ProctorPlugin` is registered by the runner, or by the
 ``pytest11`` entry point when ``--proctor-target`` is given. It
 
-- resolves each check's level against the requirement catalog and deselects the levels
-  the run does not ask for;
+- resolves each check's level against the requirement catalog, under the target's
+  profile (CONF-PROF-001: ``rfc8693`` evaluates ``proctor``-only MUSTs as SHOULDs), and
+  deselects the levels the run does not ask for;
 - SKIPS a check whose capabilities the target does not declare, or whose profiles do not
   include the target's, with the reason;
 - records the evidence of each check, and turns the phases of each check into one
@@ -169,7 +170,9 @@ class ProctorPlugin:
                 kept.append(item)
                 continue
             try:
-                level: Level | CheckDeclarationError = resolve_level(spec, self.session.catalog)
+                level: Level | CheckDeclarationError = resolve_level(
+                    spec, self.session.catalog, self.session.target.profile
+                )
             except CheckDeclarationError as error:
                 level = error
             item.stash[_LEVEL] = level
