@@ -92,6 +92,7 @@ INTERNAL_CATEGORIES: Final = (
     "clock",
     "multi_node",
     "logging",
+    "upstream",
     "kit",
 )
 INTERNAL_NAME: Final = "internal_requirements.yaml"

@@ -1258,7 +1258,7 @@ def test_prior_actors_decide_nothing(
 # -- what is issued ------------------------------------------------------------------------------
 
 
-@check("TX-CLAIM-001", "TX-CLAIM-002", "AS-FMT-002", needs=NEEDS)
+@check("TX-CLAIM-001", "TX-CLAIM-002", "AS-FMT-002", "SEC-PRIV-001", needs=NEEDS)
 def test_issued_tokens_carry_exactly_the_profiles_claims(
     proctor_target: Target, exchange_setup: ExchangeSetup
 ) -> None:

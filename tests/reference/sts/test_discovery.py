@@ -85,6 +85,8 @@ async def _kids(client: httpx.AsyncClient) -> list[str]:
 async def test_rotation_publishes_ahead_and_keeps_retired_keys(
     harness: Harness, service: Service, client: httpx.AsyncClient
 ) -> None:
+    """AS-JWKS-002, AS-JWKS-003: the next key is published before it signs, and a retired
+    key stays published until every token it signed has expired."""
     sts = service.sts
     workload = await harness.workload("worker")
     first = header_of(await harness.cc(workload))["kid"]
