@@ -19,6 +19,7 @@ nothing, registers no fixture and changes nothing in unrelated pytest runs.
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -106,7 +107,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     assert target_config.url is not None
     target = Target(target_config, TargetConnection(base_url=target_config.url))
+    # CONF-SEED-001: every run uses a seed (printed in the report header).
     seed = config.getoption("proctor_seed")
+    if seed is None:
+        seed = secrets.randbelow(2**32)
     session = ConformanceSession(
         target=target,
         catalog=load_catalog(),
@@ -117,7 +121,7 @@ def pytest_configure(config: pytest.Config) -> None:
         strict=False,
         reproduce=lambda result: (
             f"pytest --proctor-target={target.label} --proctor-suite={result.suite} "
-            f"-k {result.name.split('[', 1)[0]}" + (f" --proctor-seed={seed}" if seed else "")
+            f"-k {result.name.split('[', 1)[0]} --proctor-seed={seed}"
         ),
     )
     plugin = TeamRunPlugin(session, config.getoption("proctor_report_dir"))

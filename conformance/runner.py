@@ -495,11 +495,11 @@ def run(
     parallel = options.workers > 1 and len(files) > 1
     if parallel and (options.app is not None or target_factory is not None):
         raise ConfigError("--workers > 1 needs a target URL (in-process targets run serially)")
-    seed = options.seed
-    if seed is None and options.hypothesis_profile == "deep":
-        seed = secrets.randbelow(2**32)
+    # CONF-SEED-001: every run uses a seed, given or drawn, printed at the start.
+    seed = options.seed if options.seed is not None else secrets.randbelow(2**32)
     filtered = bool(options.suites or options.keyword or options.level != "may")
     out = console if console is not None else Console(file=sys.stdout)
+    out.print(f"proctor {tool_version()}: seed {seed}", markup=False, highlight=False)
     started = datetime.now(UTC)
 
     unreachable: str | None = None

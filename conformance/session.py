@@ -151,7 +151,8 @@ class ProctorPlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> str:
         target = self.session.target
-        return f"proctor: target {target.label} (profile {target.profile})"
+        seed = "" if self.session.seed is None else f", seed {self.session.seed}"
+        return f"proctor: target {target.label} (profile {target.profile}{seed})"
 
     # -- collection ---------------------------------------------------------------------
 

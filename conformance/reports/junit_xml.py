@@ -58,7 +58,8 @@ def _testcase(report: RunReport, parent: ET.Element, result: CheckResult) -> Non
             {"name": "allowed", "value": _clean(f"{allowed.reason} (expires {allowed.expires})")},
         )
     message = _clean(result.message)
-    body = _clean("\n\n".join(part for part in (result.trace, result.reproduction) if part))
+    replay = "\n".join([result.reproduction, *result.blobs]).strip()
+    body = _clean("\n\n".join(part for part in (result.trace, replay) if part))
     if result.outcome is Outcome.FAILED:
         element = ET.SubElement(case, "failure", {"message": message, "type": "MUST"})
         element.text = body

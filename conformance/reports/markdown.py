@@ -84,10 +84,13 @@ def render(report: RunReport) -> str:
                 f"{_requirements(report, result)} | {_cell(result.message)} |"
             )
         lines.append("")
-        reproducible = [r for r in failing if r.reproduction]
+        reproducible = [r for r in failing + warnings if r.reproduction or r.blobs]
         if reproducible:
+            # CONF-SEED-001: the command, and for a generated case hypothesis' blob.
             lines += ["<details><summary>Reproduce</summary>", "", "```console"]
-            lines += [r.reproduction for r in reproducible]
+            for result in reproducible:
+                lines += [f"# {result.id}", *([result.reproduction] if result.reproduction else [])]
+                lines += [f"# add to the check: {blob}" for blob in result.blobs]
             lines += ["```", "", "</details>", ""]
 
     if verdict.suggestions:

@@ -90,7 +90,7 @@ def test_a_teams_run_includes_the_kits_suites(httpserver: HTTPServer, tmp_path: 
     passed, skipped = int(counts.group(1)), int(counts.group(2))
     assert passed >= 6
     assert skipped > 1
-    assert f"proctor: target {issuer} (profile proctor)" in done.stdout
+    assert f"proctor: target {issuer} (profile proctor, seed " in done.stdout  # CONF-SEED-001
     report = json.loads((tmp_path / "proctor-report" / "report.json").read_text())
     outcomes = sorted(t["extra"]["outcome"] for t in report["results"]["tests"])
     assert outcomes == ["PASSED"] * (passed - 1) + ["SKIPPED"] * skipped + ["WARNING"]
