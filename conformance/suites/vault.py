@@ -51,6 +51,7 @@ from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory, PositiveControl
 from proctor.conformance.errors import ConformanceFailure, InfrastructureError
+from proctor.conformance.hypothesis_profiles import CI_MAX_EXAMPLES
 from proctor.conformance.native import audit_events, expect_problem, json_object
 from proctor.conformance.provisioning import Provisioning, Workload
 from proctor.conformance.target import Target
@@ -2477,15 +2478,20 @@ class _IsolationMachine(RuleBasedStateMachine):
 
 
 def run_isolation_machine(world: VaultWorld) -> None:
-    """Run :class:`_IsolationMachine` with the run's hypothesis profile: moderate steps;
-    under the derandomized ``ci`` profile at most 6 examples and no shrinking."""
+    """Run :class:`_IsolationMachine` under the run's hypothesis profile and seed, with
+    moderate sizes: every step is a few HTTP exchanges (a 3-legged flow about ten).
+
+    Under ``ci`` (at most :data:`CI_MAX_EXAMPLES` examples) it runs at most 6 examples of 8
+    steps without shrinking, so a failure costs no more than the run; under ``deep`` at
+    most 50 examples of 20 steps, shrunk to a minimal sequence.
+    """
     current = settings()
-    ci = bool(current.derandomize)
+    deep = current.max_examples > CI_MAX_EXAMPLES
     chosen = settings(
         current,
-        max_examples=min(current.max_examples, 6) if ci else current.max_examples,
-        stateful_step_count=8 if ci else 20,
-        phases=[Phase.explicit, Phase.reuse, Phase.generate] if ci else list(Phase),
+        max_examples=min(current.max_examples, 50 if deep else 6),
+        stateful_step_count=20 if deep else 8,
+        phases=list(Phase) if deep else [Phase.explicit, Phase.reuse, Phase.generate],
     )
     factory = cast(type[RuleBasedStateMachine], functools.partial(_IsolationMachine, world))
     run_state_machine_as_test(factory, settings=chosen)
