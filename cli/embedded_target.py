@@ -60,6 +60,7 @@ ROUTE_CAPABILITIES: Final[dict[str, tuple[str, ...]]] = {
     "metadata": ("/.well-known/oauth-authorization-server",),
     "jwks": ("/oauth2/jwks",),
     "client_credentials": ("/oauth2/token",),
+    "private_key_jwt": ("/oauth2/token",),  # workloads may register a JWKS (WID-PKJ-*)
     "token_exchange": ("/oauth2/token", "/v1/exchange-policies"),
     "introspection": ("/oauth2/introspect",),
     "revocation": ("/oauth2/revoke",),

@@ -15,6 +15,7 @@ from typing import Any, Final
 import httpx
 
 from proctor.conformance.errors import ConformanceFailure
+from proctor.conformance.evidence import fingerprint
 from proctor.conformance.provisioning import Workload
 from proctor.conformance.target import Target
 
@@ -236,10 +237,7 @@ def challenges(response: httpx.Response) -> list[tuple[str, dict[str, str]]]:
 
 
 def scan(texts: Iterable[str], secrets: Iterable[str]) -> list[str]:
-    """Which of ``secrets`` occur in any of ``texts`` (as a list of short fingerprints)."""
-    found = []
+    """Which of ``secrets`` occur in any of ``texts``, as redaction fingerprints: a leaked
+    secret is named without repeating any of it (CONF-EVID-001)."""
     joined = "\n".join(texts)
-    for secret in secrets:
-        if secret and secret in joined:
-            found.append(f"{secret[:4]}…({len(secret)} chars)")
-    return found
+    return [fingerprint(secret) for secret in secrets if secret and secret in joined]

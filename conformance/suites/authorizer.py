@@ -851,6 +851,10 @@ class _TokenMutation(_Mutation):
         return self._change(token)
 
 
+#: Mutations of the compact serialization itself, applied after every other change.
+_ENCODING_LAST = frozenset({"encoding pad", "encoding segments"})
+
+
 def _header_change(**members: Any) -> Callable[[str], str]:
     def change(token: str) -> str:
         header, claims, signature = forge.split(token)
@@ -978,7 +982,9 @@ def test_mutated_tokens_are_denied_for_the_first_broken_rule(
         for mutation in mutations:
             claims.update(mutation.claims)
         token = case.mint(claims=claims).token if claims else base
-        for mutation in mutations:
+        # Encoding mutations go last: a later header change re-encodes the header and
+        # would silently drop an earlier added "=" or segment.
+        for mutation in sorted(mutations, key=lambda m: m.label in _ENCODING_LAST):
             token = mutation.token(token)
         # A later claim mutation may undo an earlier one of the same claim.
         effective = [
