@@ -20,6 +20,7 @@ lock. The file's lock also serialises writers in *other processes*.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,7 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
             raise self.map_error(exc) from exc
         try:
             connection.row_factory = _dict_row
-            mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            mode = self._enable_wal(connection)
             if mode is None or str(mode["journal_mode"]).lower() != "wal":
                 raise StorageError(f"SQLite refused WAL mode for {self.path}")
             connection.execute("PRAGMA synchronous = FULL")
@@ -95,6 +96,19 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
             connection.close()
             raise
         return connection
+
+    def _enable_wal(self, connection: sqlite3.Connection) -> Any:
+        """``PRAGMA journal_mode = WAL``, retried while another node holds the lock: SQLite
+        may refuse the switch with "database is locked" without calling its busy handler
+        (several processes opening a new database at once)."""
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                return connection.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
 
     def _close_connection(self, connection: sqlite3.Connection) -> None:
         connection.close()

@@ -1,8 +1,7 @@
 """Running the token-exchange and authorization-server suites against the reference.
 
 ``proctor`` profile: the embedded target of ``proctor conform`` (the mock IdPs and the
-reference service on loopback), with ``private_key_jwt`` declared as well (the reference
-implements it; the embedded target's route table does not list it as a capability).
+reference service on loopback), which declares ``private_key_jwt`` among its capabilities.
 
 ``rfc8693`` profile: the same service treated as any RFC 8693 server: before the run the
 test registers the clients and their exchange policies through the control plane, then
@@ -89,10 +88,10 @@ Factory = Callable[[TargetConfig], contextlib.AbstractContextManager[TargetConne
 
 
 def proctor_factory(connection: TargetConnection) -> Factory:
-    """The embedded target as the ``proctor`` profile, declaring ``private_key_jwt`` too."""
+    """The embedded target as the ``proctor`` profile (it declares ``private_key_jwt``)."""
     assert connection.config is not None
     data = connection.config.revealed()
-    data["capabilities"] = [*data["capabilities"], "private_key_jwt"]
+    assert "private_key_jwt" in data["capabilities"]
     declared = replace(connection, config=parse_config(data, interpolate=False))
 
     @contextlib.contextmanager
