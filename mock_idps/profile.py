@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import secrets
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -200,7 +201,7 @@ def claim_value(expr: str, user: User | None, user_id: str | None) -> Any:
     return user.attributes.get(name)
 
 
-class VendorProfile:
+class VendorProfile(ABC):
     """Base class of vendor profiles; a subclass overrides what its vendor does
     differently. The defaults are plain RFC 6749 / OIDC behaviour."""
 
@@ -230,12 +231,12 @@ class VendorProfile:
         text = files("proctor.mock_idps").joinpath(self.defaults_file).read_text("utf-8")
         return load_config(text)
 
-    def validate_config(self, config: IdpConfig) -> None:
+    def validate_config(self, config: IdpConfig) -> None:  # noqa: B027 - a hook, empty by default
         """Raise ``ValueError`` for configurations this vendor cannot serve."""
 
+    @abstractmethod
     def servers(self, config: IdpConfig, base: str) -> list[AuthServer]:
         """The issuers to serve for ``config`` with endpoint URLs under ``base``."""
-        raise NotImplementedError
 
     def primary_server(self, servers: list[AuthServer]) -> str:
         """The server the admin API and fixtures use when none is named."""
@@ -280,7 +281,7 @@ class VendorProfile:
         ``/oauth2/revoke`` take other parameters and answer differently); none by default."""
         return {}
 
-    def check_grant_client(self, client: Client, grant_type: str) -> None:
+    def check_grant_client(self, client: Client, grant_type: str) -> None:  # noqa: B027
         """Refuse a client that this vendor never lets use ``grant_type``, before the
         client's own grant list is consulted (Entra: a public client asking for client
         credentials or on-behalf-of is ``invalid_client``); nothing by default."""
@@ -311,12 +312,13 @@ class VendorProfile:
         return server.audience
 
     # -- tokens ------------------------------------------------------------------------
+    @abstractmethod
     def access_token(self, ctx: TokenContext) -> JwtSpec:
         """The access token to sign."""
-        raise NotImplementedError
 
+    @abstractmethod
     def id_token(self, ctx: TokenContext) -> JwtSpec:
-        raise NotImplementedError
+        """The ID token to sign."""
 
     def refresh_token_value(self) -> str:
         return secrets.token_urlsafe(32)

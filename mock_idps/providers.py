@@ -398,7 +398,8 @@ class ProviderProfile(VendorProfile):
     session_cookie = "provider_session"
     login_path = "/login"
     device_verification_path = None
-    resource_class: ClassVar[type[ResourceApi]] = ResourceApi
+    #: The resource API each concrete provider serves (CrmApi, FinanceApi, ...).
+    resource_class: ClassVar[type[ResourceApi]]
     token_formats: ClassVar[tuple[str, ...]] = ("opaque", "jwt")
     default_format: ClassVar[str] = "opaque"
     access_prefix: ClassVar[str] = "at_"

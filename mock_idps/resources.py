@@ -40,6 +40,7 @@ import json
 import re
 import secrets
 import threading
+from abc import ABC, abstractmethod
 from collections import OrderedDict, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -203,7 +204,7 @@ def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class ResourceApi:
+class ResourceApi(ABC):
     """A bearer-token protected API: a list of :class:`Operation` and the checks above."""
 
     name: ClassVar[str] = "resource"
@@ -223,8 +224,9 @@ class ResourceApi:
         self.reset()
 
     # -- to override ---------------------------------------------------------------------
+    @abstractmethod
     def operations(self) -> list[Operation]:
-        raise NotImplementedError
+        """The API's operations, matched in order."""
 
     def reset(self) -> None:
         """Restore the API's data to its initial state (and clear the log)."""
