@@ -26,7 +26,6 @@ from proctor.reference.clock import ManualClock
 from proctor.reference.logs import JsonFormatter
 from proctor.reference.service import Service
 from proctor.reference.settings import Settings
-from proctor.reference.storage import testing as storage_testing
 
 START = 1_800_000_000.0
 ISSUER = "https://idp.example/oauth2/default"
@@ -36,16 +35,6 @@ AUDIENCE = "api://default"
 APP_CLIENT = "0oa-company-app"
 SERVICE_ISSUER = "https://proctor.test"
 ADMIN_TOKEN = "adm_" + "k" * 60  # a test constant; the service only keeps its HMAC
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @dataclass
@@ -126,20 +115,6 @@ class UserTokens:
 @pytest.fixture
 def user_tokens(idp: FakeIdp, clock: ManualClock) -> UserTokens:
     return UserTokens(idp, clock)
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'proctor.db'}"
-        return
-    url = storage_testing.postgres_test_url()
-    if url is None:
-        if storage_testing.postgres_required():
-            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
-        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
-    with storage_testing.scratch_postgres_url(url) as scratch:
-        yield scratch
 
 
 def make_settings(tmp_path: Path, database_url: str, **changes: Any) -> Settings:

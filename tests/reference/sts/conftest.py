@@ -31,7 +31,6 @@ from proctor.mock_idps.pytest_plugin import MockIdp
 from proctor.reference.clock import ManualClock
 from proctor.reference.service import Service
 from proctor.reference.settings import Settings
-from proctor.reference.storage import testing as storage_testing
 
 START = 1_800_000_000.0
 ISSUER = "https://proctor.test"
@@ -49,11 +48,6 @@ ID_TOKEN = "urn:ietf:params:oauth:token-type:id_token"
 JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CRM_MCP = "https://crm.example/mcp"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
 
 #: Every module of this folder: anyio, and Okta's clock frozen where the service's starts.
 MARKS = [pytest.mark.anyio, pytest.mark.mock_idp(frozen_at=START)]
@@ -82,25 +76,6 @@ def form_body(pairs: Sequence[tuple[str, str]]) -> bytes:
 def basic(client_id: str, secret: str) -> dict[str, str]:
     raw = f"{client_id}:{secret}".encode()
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'proctor.db'}"
-        return
-    url = storage_testing.postgres_test_url()
-    if url is None:
-        if storage_testing.postgres_required():
-            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
-        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
-    with storage_testing.scratch_postgres_url(url) as scratch:
-        yield scratch
 
 
 @pytest.fixture

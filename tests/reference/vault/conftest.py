@@ -33,7 +33,6 @@ from proctor.reference.logs import JsonFormatter
 from proctor.reference.sealing import Sealer
 from proctor.reference.service import Service
 from proctor.reference.settings import Settings
-from proctor.reference.storage import testing as storage_testing
 from proctor.reference.storage.vault import EntryKey, EntryRepository
 
 START = 1_800_000_000
@@ -92,30 +91,6 @@ OKTA_CONFIG: dict[str, Any] = {
         },
     ],
 }
-
-BACKENDS = [
-    pytest.param("sqlite", id="sqlite"),
-    pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-]
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'proctor.db'}"
-        return
-    url = storage_testing.postgres_test_url()
-    if url is None:
-        if storage_testing.postgres_required():
-            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
-        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
-    with storage_testing.scratch_postgres_url(url) as scratch:
-        yield scratch
 
 
 @dataclass
