@@ -121,6 +121,9 @@ def _service(data: Path, port: int) -> Any:
         admin_token=ADMIN_TOKEN,
         allow_loopback_http=True,
         log_level="WARNING",
+        # SEC-DOS-002's per-client limit (600/min by default) would refuse most of a
+        # throughput run from one client: turned off, as a deployment would raise it.
+        rate_limit_requests_per_client=0,
     )
     http = httpx.Client(transport=_idp_transport(_idp_key(data / "idp.json")))
     return Service.create(settings, http_client=http, env={})

@@ -244,6 +244,14 @@ def event_hash(body: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonicalize(body)).hexdigest()
 
 
+def _canonical_and_hash(body: Mapping[str, Any]) -> tuple[str, str]:
+    """The stored JCS text of an event and its :func:`event_hash`, canonicalised once."""
+    if "hash" in body:
+        raise ValueError("the hash covers the event without its hash member")
+    text = canonicalize_text(body)
+    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def check_no_secrets(value: Any, path: str = "event") -> None:
     """Refuses (``ValueError``) member names that name a credential and JWT-shaped strings,
     anywhere in ``value`` (AUD-SEC-001)."""
@@ -444,7 +452,7 @@ class AuditLog:
             **fields,
             "prev_hash": head["hash"],
         }
-        digest = event_hash(body)
+        text, digest = _canonical_and_hash(body)
         user = body["user"] or {}
         tx.execute(
             _INSERT,
@@ -457,7 +465,7 @@ class AuditLog:
                 user.get("issuer"),
                 user.get("subject"),
                 body["decision"],
-                canonicalize_text(body),
+                text,
                 body["prev_hash"],
                 digest,
             ),

@@ -57,6 +57,33 @@ def test_control_characters_are_escaped_as_the_rfc_requires() -> None:
     assert canonicalize_text('"\\/\x7f\u2028') == '"\\"\\\\/\x7f\u2028"'
 
 
+def _escaped_by_the_rule(text: str) -> str:
+    """§3.2.2.2 written out character by character, as the RFC states it."""
+    short = {
+        '"': '\\"',
+        "\\": "\\\\",
+        "\b": "\\b",
+        "\t": "\\t",
+        "\n": "\\n",
+        "\f": "\\f",
+        "\r": "\\r",
+    }
+    out = []
+    for char in text:
+        if char in short:
+            out.append(short[char])
+        elif char < " ":
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+@given(st.text(st.characters(blacklist_categories=["Cs"])))
+def test_any_string_is_escaped_exactly_as_section_3_2_2_2_says(text: str) -> None:
+    assert canonicalize_text(text) == _escaped_by_the_rule(text)
+
+
 @pytest.mark.parametrize(
     "value",
     [
