@@ -156,10 +156,14 @@ def stale_decision_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def wrong_audit_hash(monkeypatch: pytest.MonkeyPatch) -> None:
-    def event_hash(body: Mapping[str, Any]) -> str:
-        return hashlib.sha256(json.dumps(dict(body), sort_keys=True).encode()).hexdigest()
+    """The event is stored in its JCS form but hashed in another (Python's own JSON)."""
+    original = audit_module._canonical_and_hash
 
-    monkeypatch.setattr(audit_module, "event_hash", event_hash)
+    def canonical_and_hash(body: Mapping[str, Any]) -> tuple[str, str]:
+        text, _ = original(body)
+        return text, hashlib.sha256(json.dumps(dict(body), sort_keys=True).encode()).hexdigest()
+
+    monkeypatch.setattr(audit_module, "_canonical_and_hash", canonical_and_hash)
 
 
 MUTANTS = [
