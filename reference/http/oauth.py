@@ -335,8 +335,9 @@ class OAuthRoutes:
     def _core(
         self, handler: Handler, pairs: list[tuple[str, str]], authorization: str | None
     ) -> tuple[OAuthResult, PendingWrites]:
-        """The core, with the registry's writes collected rather than performed."""
-        with self._registry.deferred() as pending:
+        """The core, with the registry's writes collected rather than performed, its reads
+        on one snapshot (:meth:`~proctor.reference.storage.database.Database.snapshot`)."""
+        with self._registry.deferred() as pending, self._database.snapshot():
             result = handler(pairs, authorization)
         return result, pending
 

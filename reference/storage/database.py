@@ -27,6 +27,7 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from contextvars import ContextVar
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
 __all__ = [
@@ -114,6 +115,17 @@ class Database(Protocol):
         SQLite (``BEGIN IMMEDIATE``) and is ``READ COMMITTED`` on PostgreSQL. A
         ``readonly`` one sees a single consistent snapshot on both (SQLite's WAL read
         snapshot; PostgreSQL ``REPEATABLE READ READ ONLY``) and refuses writes.
+        """
+        ...
+
+    def snapshot(self) -> AbstractContextManager[None]:
+        """A context manager in which read-only transactions may share one snapshot.
+
+        A request that reads several stores (a client, its policy, an authorizer, the
+        token registry) then decides on one consistent view of them, and pays for one
+        read transaction instead of one per read. Write transactions are unaffected and,
+        committed inside the block, are not visible to its reads. A back-end may make
+        this a no-op (each read then has its own snapshot, as outside the block).
         """
         ...
 
@@ -277,15 +289,36 @@ class PooledDatabase(abc.ABC, Generic[C]):
 
     dialect: Dialect
 
-    def __init__(self, *, pool_size: int, pool_timeout: float) -> None:
+    def __init__(
+        self, *, pool_size: int, pool_timeout: float, reader_pool_size: int | None = None
+    ) -> None:
         self._pool: ConnectionPool[C] = ConnectionPool(
             self._connect, self._close_connection, max_size=pool_size, timeout=pool_timeout
+        )
+        #: Read-only transactions use their own pool when the back-end opens dedicated
+        #: reader connections (:meth:`_connect_reader`); else they share the writers'.
+        self._readers: ConnectionPool[C] = (
+            self._pool
+            if reader_pool_size is None
+            else ConnectionPool(
+                self._connect_reader,
+                self._close_connection,
+                max_size=reader_pool_size,
+                timeout=pool_timeout,
+            )
+        )
+        self._shared: ContextVar[DbapiTransaction | None] = ContextVar(
+            f"snapshot_{id(self)}", default=None
         )
 
     # -- what a back-end provides --
 
     @abc.abstractmethod
     def _connect(self) -> C: ...
+
+    def _connect_reader(self) -> C:
+        """A connection of the reader pool (only with ``reader_pool_size``)."""
+        return self._connect()
 
     @abc.abstractmethod
     def _close_connection(self, connection: C) -> None: ...
@@ -313,7 +346,12 @@ class PooledDatabase(abc.ABC, Generic[C]):
 
     @contextmanager
     def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
-        connection = self._pool.acquire()
+        shared = self._shared.get() if readonly else None
+        if shared is not None:
+            yield shared  # inside snapshot(): the block's one read transaction
+            return
+        pool = self._readers if readonly else self._pool
+        connection = pool.acquire()
         broken = False
         try:
             try:
@@ -354,7 +392,23 @@ class PooledDatabase(abc.ABC, Generic[C]):
                     self._end(connection, readonly, commit=False)
                 raise self.map_error(exc) from exc
         finally:
-            self._pool.release(connection, broken=broken)
+            pool.release(connection, broken=broken)
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """See :meth:`Database.snapshot`. Real only with a reader pool: a snapshot then
+        holds a reader connection, never one a write transaction in the block needs, so
+        the two pools cannot starve each other. Without one it is a no-op."""
+        if self._readers is self._pool or self._shared.get() is not None:
+            yield
+            return
+        with self.transaction(readonly=True) as tx:
+            assert isinstance(tx, DbapiTransaction)
+            token = self._shared.set(tx)
+            try:
+                yield
+            finally:
+                self._shared.reset(token)
 
     def ping(self) -> bool:
         try:
@@ -365,6 +419,8 @@ class PooledDatabase(abc.ABC, Generic[C]):
 
     def close(self) -> None:
         self._pool.close()
+        if self._readers is not self._pool:
+            self._readers.close()
 
 
 @contextmanager

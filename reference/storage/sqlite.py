@@ -15,6 +15,11 @@ Every connection is configured the same way when the pool opens it:
 Write transactions start with ``BEGIN IMMEDIATE``: the write lock is taken at the start,
 so two writers queue on the busy timeout rather than deadlock when both upgrade a read
 lock. The file's lock also serialises writers in *other processes*.
+
+Read-only transactions run on a second pool of reader connections opened with
+``query_only=ON`` (a write in one fails), so a read costs ``BEGIN``, its statements and
+``COMMIT``, and :meth:`~PooledDatabase.snapshot` can hold one for a whole request without
+ever taking a connection a writer needs.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
         path: str | Path,
         *,
         pool_size: int = 8,
+        reader_pool_size: int = 64,
         busy_timeout: float = 10.0,
     ) -> None:
         if str(path) in ("", ":memory:") or str(path).startswith("file:"):
@@ -69,7 +75,9 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
         self.path = Path(path)
         self._busy_timeout = busy_timeout
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        super().__init__(pool_size=pool_size, pool_timeout=busy_timeout)
+        super().__init__(
+            pool_size=pool_size, pool_timeout=busy_timeout, reader_pool_size=reader_pool_size
+        )
 
     def __repr__(self) -> str:
         return f"SqliteDatabase({str(self.path)!r})"
@@ -110,21 +118,25 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
                     raise
                 time.sleep(0.01)
 
+    def _connect_reader(self) -> sqlite3.Connection:
+        connection = self._connect()
+        try:
+            connection.execute("PRAGMA query_only = ON")
+        except BaseException:
+            connection.close()
+            raise
+        return connection
+
     def _close_connection(self, connection: sqlite3.Connection) -> None:
         connection.close()
 
     def _begin(self, connection: sqlite3.Connection, readonly: bool) -> None:
-        if readonly:
-            connection.execute("PRAGMA query_only = ON")
-            connection.execute("BEGIN DEFERRED")
-        else:
-            connection.execute("BEGIN IMMEDIATE")
+        # A reader connection is query_only for good (``_connect_reader``).
+        connection.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
 
     def _end(self, connection: sqlite3.Connection, readonly: bool, commit: bool) -> None:
         if connection.in_transaction:
             connection.execute("COMMIT" if commit else "ROLLBACK")
-        if readonly:
-            connection.execute("PRAGMA query_only = OFF")
 
     def _is_broken(self, connection: sqlite3.Connection, error: BaseException) -> bool:
         return connection.in_transaction  # a rollback that did not happen

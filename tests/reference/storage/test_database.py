@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from proctor.reference.storage import (
 )
 from proctor.reference.storage.database import ConnectionPool
 from proctor.reference.storage.postgres import to_psycopg
+from proctor.reference.storage.sqlite import SqliteDatabase
 
 SCRATCH = "CREATE TABLE scratch (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"
 
@@ -118,6 +120,62 @@ def test_readonly_transactions_see_one_snapshot(scratch: Database) -> None:
             writer.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("b", 2))
         assert reader.fetchone("SELECT COUNT(*) AS n FROM scratch") == {"n": 1}
     assert count(scratch) == 2
+
+
+def _insert(database: Database, key: str) -> None:
+    with database.transaction() as tx:
+        tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", (key, 1))
+
+
+def test_reads_in_a_snapshot_share_one_transaction_on_sqlite(scratch: Database) -> None:
+    """SQLite: every read-only transaction in ``snapshot()`` is the block's one read
+    transaction, so the reads agree with each other; a write committed meanwhile (even by
+    the block itself) is seen only after it. PostgreSQL: a no-op, each read has its own."""
+    _insert(scratch, "a")
+    with scratch.snapshot():
+        assert count(scratch) == 1
+        _insert(scratch, "b")  # a write inside the block: its own pool, no starvation
+        with scratch.snapshot():  # nested: still the outer block's transaction
+            seen = count(scratch)
+    assert seen == (1 if scratch.dialect == "sqlite" else 2)
+    assert count(scratch) == 2
+
+
+def test_a_snapshot_refuses_writes_and_survives_a_failed_block(scratch: Database) -> None:
+    def write_in_snapshot() -> None:
+        with scratch.snapshot(), scratch.transaction(readonly=True) as tx:
+            tx.execute("INSERT INTO scratch (k, v) VALUES (?, ?)", ("a", 1))
+
+    with pytest.raises(StorageError, match="read-only"):
+        write_in_snapshot()
+    with scratch.snapshot():
+        assert count(scratch) == 0
+    _insert(scratch, "a")
+    assert count(scratch) == 1
+
+
+def test_a_snapshot_holds_a_reader_never_a_writers_connection(tmp_path: Path) -> None:
+    """With one writer and one reader connection, a block that holds the snapshot still
+    writes, and so does another thread meanwhile: the snapshot holds no writer."""
+    database = SqliteDatabase(tmp_path / "s.db", pool_size=1, reader_pool_size=1)
+    try:
+        with database.transaction() as tx:
+            tx.execute(SCRATCH)
+        with database.snapshot():
+            _insert(database, "a")
+            done = threading.Event()
+
+            def other() -> None:
+                _insert(database, "b")
+                done.set()
+
+            thread = threading.Thread(target=other)
+            thread.start()
+            thread.join(5)
+            assert done.is_set()
+        assert count(database) == 2
+    finally:
+        database.close()
 
 
 def test_percent_and_question_marks_in_literals(scratch: Database) -> None:
