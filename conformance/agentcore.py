@@ -43,6 +43,7 @@ import pytest
 from pydantic import SecretStr
 
 from proctor.conformance.config import AwsCredentials, TargetConfig
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure, ControlFailed, InfrastructureError
 from proctor.conformance.idps import MockIdp
 from proctor.conformance.target import Target
@@ -347,18 +348,26 @@ class AgentCore:
         return result
 
     def fails(self, client: Any, operation: str, **params: Any) -> AwsError:
-        """``client.<operation>(**params)``, which must be refused; the decoded error."""
+        """``client.<operation>(**params)``, which must be refused (HTTP 4xx): the decoded
+        error. This is the refusal half of a negative check (CONF-CTRL-002)."""
         exceptions = self.bc["exceptions"]
         try:
             result = getattr(client, operation)(**params)
         except exceptions.ClientError as error:
-            return self.decode(client, error)
+            found = self.decode(client, error)
         except exceptions.ResponseParserError as error:
             raise ConformanceFailure(
                 f"botocore cannot parse the answer to {operation}", observed=str(error)[:300]
             ) from None
-        status = result.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        raise ConformanceFailure(f"{operation} must be refused", observed=f"HTTP {status}")
+        else:
+            status = result.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            raise ConformanceFailure(f"{operation} must be refused", observed=f"HTTP {status}")
+        if found.status >= 500:
+            raise ConformanceFailure(
+                f"{operation} must be refused, not fail (a 5xx is no refusal)",
+                observed=str(found),
+            )
+        return found
 
     def expect(
         self,
@@ -368,9 +377,15 @@ class AgentCore:
         why: str,
         **params: Any,
     ) -> AwsError:
-        """The request must be refused with one of ``codes``, raised as the modeled class
-        when the code is one the model declares."""
+        """The request must be refused (:meth:`fails`) with one of ``codes``, raised as
+        the modeled class when the code is one the model declares (its error shape,
+        judged in :func:`~proctor.conformance.error_shape.error_shape`)."""
         found = self.fails(client, operation, **params)
+        with error_shape():
+            self._shape(client, found, codes, why)
+        return found
+
+    def _shape(self, client: Any, found: AwsError, codes: tuple[str, ...], why: str) -> None:
         if found.code not in codes:
             raise ConformanceFailure(why, expected=" or ".join(codes), observed=str(found))
         declared = client.exceptions.from_code(found.code) is not self.bc["exceptions"].ClientError
@@ -379,14 +394,21 @@ class AgentCore:
                 f"botocore did not raise the modeled {found.code} class",
                 observed=found.exception,
             )
-        return found
 
     def validation(
         self, client: Any, operation: str, member: str, why: str, **params: Any
     ) -> AwsError:
-        """A ``ValidationException`` with a ``reason`` from the model's enum and a
-        ``fieldList`` whose entries (``name``, ``message``) name ``member``."""
-        found = self.expect(client, operation, ("ValidationException",), why, **params)
+        """A refusal whose shape is a ``ValidationException`` with a ``reason`` from the
+        model's enum and a ``fieldList`` whose entries (``name``, ``message``) name
+        ``member``."""
+        found = self.fails(client, operation, **params)
+        with error_shape():
+            self._shape(client, found, ("ValidationException",), why)
+            self._validation_shape(found, member)
+        return found
+
+    @staticmethod
+    def _validation_shape(found: AwsError, member: str) -> None:
         if found.status != 400:
             raise ConformanceFailure("ValidationException is HTTP 400", observed=str(found))
         if found.reason not in VALIDATION_REASONS:
@@ -416,7 +438,6 @@ class AgentCore:
             raise ConformanceFailure(
                 f"fieldList must name {member}", observed=", ".join(found.names())
             )
-        return found
 
     @contextmanager
     def bracket(self, description: str, control: Callable[[], object]) -> Iterator[None]:

@@ -16,6 +16,10 @@ declared with the requirement IDs it verifies::
   target must declare, or the check is SKIPPED with the reason.
 - ``catalog``: the negative-test catalog's check ID (``JWT-05``, ``TX-07``), if any.
 - ``profiles``: the target profiles the check applies to (default: all).
+- ``shape``: for a negative check, the requirement IDs of the refusal's *shape* (status,
+  error code, headers). The check's own IDs are then those of the refusal itself, and the
+  shape is reported as a second result, ``<check id>::error_shape`` (CONF-CTRL-002,
+  :mod:`proctor.conformance.error_shape`).
 
 The decorator only attaches a :class:`CheckSpec` to the function; the pytest plugin reads
 it. Order with ``@given`` does not matter.
@@ -26,7 +30,7 @@ from __future__ import annotations
 import inspect
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from proctor.conformance.capabilities import unknown_capabilities
@@ -62,6 +66,13 @@ class CheckSpec:
     catalog: str | None
     profiles: tuple[Profile, ...] | None
     title: str
+    shape: tuple[str, ...] = ()
+
+    def shape_spec(self) -> CheckSpec | None:
+        """The error-shape half of a negative check, as a spec of its own (or ``None``)."""
+        if not self.shape:
+            return None
+        return replace(self, requirements=self.shape, level=None, shape=(), title=self.title)
 
 
 def check(
@@ -70,11 +81,15 @@ def check(
     needs: Iterable[str] = (),
     catalog: str | None = None,
     profiles: Iterable[Profile] | None = None,
+    shape: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Declare a check: the requirement IDs it verifies, its level and its needs."""
     if not requirements:
         raise TypeError("@check needs at least one requirement ID")
-    for rid in requirements:
+    shaped = tuple(shape)
+    if isinstance(shape, str):
+        raise TypeError("shape is a sequence of requirement IDs, not one string")
+    for rid in (*requirements, *shaped):
         if not isinstance(rid, str) or not ID_PATTERN.fullmatch(rid):
             raise ValueError(f"{rid!r} is not a requirement ID (AREA-TOPIC-NNN)")
     if level is not None and level not in LEVELS:
@@ -99,6 +114,7 @@ def check(
             catalog=catalog,
             profiles=applies,
             title=title,
+            shape=shaped,
         )
         setattr(func, _ATTRIBUTE, spec)
         return func
@@ -167,8 +183,12 @@ def declaration_problems(
     """Every check whose declaration contradicts the catalog, as ``"<id>: <problem>"``."""
     problems = []
     for check_id, spec in sorted(checks.items()):
-        try:
-            resolve_level(spec, catalog)
-        except CheckDeclarationError as error:
-            problems.append(f"{check_id}: {error}")
+        shape = spec.shape_spec()
+        for part, label in ((spec, ""), (shape, " (error shape)")):
+            if part is None:
+                continue
+            try:
+                resolve_level(part, catalog)
+            except CheckDeclarationError as error:
+                problems.append(f"{check_id}{label}: {error}")
     return problems

@@ -27,6 +27,7 @@ import yaml
 from proctor.conformance import suites
 from proctor.conformance.catalog import ID_PATTERN, Requirement
 from proctor.conformance.checks import CheckSpec, spec_of
+from proctor.conformance.error_shape import SHAPE_SUFFIX
 
 __all__ = [
     "INTERNAL_CATEGORIES",
@@ -45,13 +46,21 @@ __all__ = [
 
 
 def checks_in(module: ModuleType, suite: str | None = None) -> dict[str, CheckSpec]:
-    """The declared checks of one suite module, keyed ``<suite>::<function>``."""
+    """The declared checks of one suite module, keyed ``<suite>::<function>``.
+
+    A negative check declared with ``shape=`` counts as two checks, as it is reported
+    (CONF-CTRL-002): the refusal under its own ID, and its error shape under
+    ``<suite>::<function>::error_shape`` with the shape's requirement IDs.
+    """
     name = suite or module.__name__.rsplit(".", 1)[-1]
     found = {}
     for attribute, value in sorted(vars(module).items()):
         spec = spec_of(value)
         if spec is not None and attribute.startswith("test"):
             found[f"{name}::{attribute}"] = spec
+            shape = spec.shape_spec()
+            if shape is not None:
+                found[f"{name}::{attribute}{SHAPE_SUFFIX}"] = shape
     return found
 
 

@@ -52,8 +52,10 @@ from proctor.conformance.config import (
     MockIdpSubjectToken,
     TargetConfig,
 )
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure, InfrastructureError
 from proctor.conformance.idps import MockIdp
+from proctor.conformance.native import refused
 from proctor.conformance.target import Target
 
 __all__ = [
@@ -418,58 +420,57 @@ def expect_error(
     *,
     status: int | None = None,
 ) -> dict[str, Any]:
-    """An RFC 6749 §5.2 error with exactly ``error`` (spec 09 ERR-OAUTH-001/002).
+    """A refusal (HTTP 4xx, no token) with an RFC 6749 §5.2 error of exactly ``error``
+    (spec 09 ERR-OAUTH-001/002).
 
+    The refusal is asserted first; the error's shape is judged in
+    :func:`~proctor.conformance.error_shape.error_shape` (CONF-CTRL-002).
     ``invalid_client`` must be HTTP 401 with a ``WWW-Authenticate`` challenge; every other
     code HTTP 400 (``status`` overrides). ``invalid_grant`` is named as such in the
     message, because RFC 8693 §2.2.2 requires ``invalid_request`` for bad tokens.
     """
     expected_status = status if status is not None else (401 if error == "invalid_client" else 400)
-    not_rate_limited(response, what)
-    if response.status_code == 200:
-        raise ConformanceFailure(
-            f"{what} must be refused",
-            expected=f"HTTP {expected_status} {error}",
-            observed="HTTP 200 (accepted)",
-        )
-    body = _body(response, what)
-    got = body.get("error")
-    if got != error:
-        hint = (
-            " (RFC 8693 §2.2.2: invalid_request, never invalid_grant)"
-            if got == "invalid_grant"
-            else ""
-        )
-        raise ConformanceFailure(
-            f"{what} must be refused with {error}{hint}",
-            expected=f"error {error!r}",
-            observed=f"HTTP {response.status_code} error {got!r}",
-        )
-    if response.status_code != expected_status:
-        raise ConformanceFailure(
-            f"{what}: {error} must be HTTP {expected_status}",
-            observed=f"HTTP {response.status_code}",
-        )
-    if error == "invalid_client" and not response.headers.get("www-authenticate"):
-        raise ConformanceFailure(
-            f"{what}: invalid_client (401) must carry WWW-Authenticate (RFC 6749 §5.2)"
-        )
-    extra = sorted(set(body) - ERROR_MEMBERS)
-    if extra:
-        raise ConformanceFailure(
-            f"{what}: an OAuth error body has only error, error_description and error_uri "
-            "(RFC 6749 §5.2)",
-            observed=f"also {', '.join(extra)}",
-        )
-    description = body.get("error_description")
-    if description is not None and (
-        not isinstance(description, str) or not ERROR_TEXT.fullmatch(description)
-    ):
-        raise ConformanceFailure(
-            f"{what}: error_description must be text of %x20-21 / %x23-5B / %x5D-7E "
-            "(RFC 6749 §5.2)",
-            observed=repr(description)[:120],
-        )
+    refused(response, what, expected=f"HTTP {expected_status} {error}")
+    body: dict[str, Any] = {}
+    with error_shape():
+        body = _body(response, what)
+        got = body.get("error")
+        if got != error:
+            hint = (
+                " (RFC 8693 §2.2.2: invalid_request, never invalid_grant)"
+                if got == "invalid_grant"
+                else ""
+            )
+            raise ConformanceFailure(
+                f"{what} must be refused with {error}{hint}",
+                expected=f"error {error!r}",
+                observed=f"HTTP {response.status_code} error {got!r}",
+            )
+        if response.status_code != expected_status:
+            raise ConformanceFailure(
+                f"{what}: {error} must be HTTP {expected_status}",
+                observed=f"HTTP {response.status_code}",
+            )
+        if error == "invalid_client" and not response.headers.get("www-authenticate"):
+            raise ConformanceFailure(
+                f"{what}: invalid_client (401) must carry WWW-Authenticate (RFC 6749 §5.2)"
+            )
+        extra = sorted(set(body) - ERROR_MEMBERS)
+        if extra:
+            raise ConformanceFailure(
+                f"{what}: an OAuth error body has only error, error_description and "
+                "error_uri (RFC 6749 §5.2)",
+                observed=f"also {', '.join(extra)}",
+            )
+        description = body.get("error_description")
+        if description is not None and (
+            not isinstance(description, str) or not ERROR_TEXT.fullmatch(description)
+        ):
+            raise ConformanceFailure(
+                f"{what}: error_description must be text of %x20-21 / %x23-5B / %x5D-7E "
+                "(RFC 6749 §5.2)",
+                observed=repr(description)[:120],
+            )
     return body
 
 

@@ -14,7 +14,8 @@ from typing import Any, Final
 
 import httpx
 
-from proctor.conformance.errors import ConformanceFailure
+from proctor.conformance.error_shape import error_shape
+from proctor.conformance.errors import ConformanceFailure, InfrastructureError
 from proctor.conformance.evidence import fingerprint
 from proctor.conformance.provisioning import Workload
 from proctor.conformance.target import Target
@@ -31,6 +32,7 @@ __all__ = [
     "is_allow",
     "issue_wat",
     "json_object",
+    "refused",
     "scan",
 ]
 
@@ -123,7 +125,8 @@ def expect_allow(response: httpx.Response, what: str = "the token") -> dict[str,
 def expect_deny(
     response: httpx.Response, reasons: str | Collection[str], what: str = "the token"
 ) -> str:
-    """A ``deny`` of exactly the INB-DEC-005 shape, with one of ``reasons``."""
+    """A ``deny`` (the refusal), of exactly the INB-DEC-005 shape with one of ``reasons``
+    (its error shape, judged in :func:`~proctor.conformance.error_shape.error_shape`)."""
     wanted = {reasons} if isinstance(reasons, str) else set(reasons)
     body = _decision(response)
     if body.get("decision") != "deny":
@@ -132,48 +135,81 @@ def expect_deny(
             expected=f"deny ({' or '.join(sorted(wanted))})",
             observed=f"{body.get('decision')!r} ({body.get('reason')!r})",
         )
-    if set(body) != {"decision", "reason"}:
-        raise ConformanceFailure(
-            "a deny is exactly {decision, reason} and carries nothing from the token (INB-DEC-005)",
-            observed=", ".join(sorted(body)),
-        )
-    reason = body["reason"]
-    if reason not in wanted:
-        raise ConformanceFailure(
-            f"{what} is denied for the wrong reason (INB-ORDER-001)",
-            expected=" or ".join(sorted(wanted)),
-            observed=repr(reason),
-        )
+    reason = body.get("reason")
+    with error_shape():
+        if set(body) != {"decision", "reason"}:
+            raise ConformanceFailure(
+                "a deny is exactly {decision, reason} and carries nothing from the token "
+                "(INB-DEC-005)",
+                observed=", ".join(sorted(body)),
+            )
+        if reason not in wanted:
+            raise ConformanceFailure(
+                f"{what} is denied for the wrong reason (INB-ORDER-001)",
+                expected=" or ".join(sorted(wanted)),
+                observed=repr(reason),
+            )
     return str(reason)
 
 
 def expect_problem(
     response: httpx.Response, status: int, code: str, what: str = "the request"
 ) -> dict[str, Any]:
-    """An RFC 9457 problem with ``status`` and ``code`` (ERR-SHAPE-001, ERR-CODE-001)."""
-    if response.status_code != status:
-        raise ConformanceFailure(
-            f"{what} must be answered {status} {code}",
-            expected=f"HTTP {status}",
-            observed=f"HTTP {response.status_code}: {response.text[:200]}",
-        )
-    media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media != "application/problem+json":
-        raise ConformanceFailure(
-            "native API errors are application/problem+json (ERR-SHAPE-001)",
-            observed=repr(media),
-        )
-    body = json_object(response, "the problem")
-    if body.get("code") != code:
-        raise ConformanceFailure(
-            f"{what} must carry code {code}", expected=code, observed=repr(body.get("code"))
-        )
-    if body.get("type") != PROBLEM_TYPE + code or body.get("status") != status:
-        raise ConformanceFailure(
-            "type and status of a problem follow its code (ERR-SHAPE-001)",
-            observed=f"type {body.get('type')!r}, status {body.get('status')!r}",
-        )
+    """A refusal (HTTP 4xx), as an RFC 9457 problem with ``status`` and ``code``
+    (ERR-SHAPE-001, ERR-CODE-001: the error shape, judged in
+    :func:`~proctor.conformance.error_shape.error_shape`)."""
+    refused(response, what, expected=f"HTTP {status} {code}", upstream=status >= 500)
+    body: dict[str, Any] = {}
+    with error_shape():
+        if response.status_code != status:
+            raise ConformanceFailure(
+                f"{what} must be answered {status} {code}",
+                expected=f"HTTP {status}",
+                observed=f"HTTP {response.status_code}: {response.text[:200]}",
+            )
+        media = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if media != "application/problem+json":
+            raise ConformanceFailure(
+                "native API errors are application/problem+json (ERR-SHAPE-001)",
+                observed=repr(media),
+            )
+        body = json_object(response, "the problem")
+        if body.get("code") != code:
+            raise ConformanceFailure(
+                f"{what} must carry code {code}", expected=code, observed=repr(body.get("code"))
+            )
+        if body.get("type") != PROBLEM_TYPE + code or body.get("status") != status:
+            raise ConformanceFailure(
+                "type and status of a problem follow its code (ERR-SHAPE-001)",
+                observed=f"type {body.get('type')!r}, status {body.get('status')!r}",
+            )
     return body
+
+
+def refused(response: httpx.Response, what: str, *, expected: str, upstream: bool = False) -> None:
+    """The refusal half of a negative check (CONF-CTRL-002): a 4xx answer.
+
+    A 2xx or 3xx accepted (or redirected) the request; a 5xx is no refusal either, but a
+    failure the request provoked (ERR-RULE-001), after which nothing says what was
+    stored; unless the required answer is itself a 5xx (``upstream``: a provider's
+    failure reported as ``502 upstream_error``). A 429 is no verdict: the target
+    throttled the kit.
+    """
+    status = response.status_code
+    if status == 429:
+        raise InfrastructureError(
+            f"{what}: the target answered 429 (rate limited, Retry-After "
+            f"{response.headers.get('retry-after', '?')}): raise its rate limits for the "
+            "kit's clients and address during a conformance run"
+        )
+    if not (400 <= status < 500 or (upstream and status >= 500)):
+        raise ConformanceFailure(
+            f"{what} must be refused",
+            expected=expected,
+            observed=f"HTTP {status}"
+            + (" (accepted)" if status < 400 else "")
+            + f": {response.text[:200]}",
+        )
 
 
 def issue_wat(

@@ -96,6 +96,7 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"{flags} need --proctor-target or --proctor-config")
         return
     from proctor.conformance.catalog import load_catalog
+    from proctor.conformance.error_shape import function_of
     from proctor.conformance.errors import ConfigError
     from proctor.conformance.runner import CI_SEED, select_suites
     from proctor.conformance.session import ConformanceSession, TeamRunPlugin
@@ -122,7 +123,7 @@ def pytest_configure(config: pytest.Config) -> None:
         strict=False,
         reproduce=lambda result: (
             f"pytest --proctor-target={target.label} --proctor-suite={result.suite} "
-            f"-k {result.name.split('[', 1)[0]} --proctor-seed={seed}"
+            f"-k {function_of(result.name)} --proctor-seed={seed}"
         ),
     )
     plugin = TeamRunPlugin(session, config.getoption("proctor_report_dir"))

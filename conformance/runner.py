@@ -48,6 +48,7 @@ from rich.table import Table
 from proctor.conformance import suites as kit_suites
 from proctor.conformance.catalog import Requirement, load_catalog
 from proctor.conformance.config import Profile, TargetConfig, load_config, parse_config
+from proctor.conformance.error_shape import function_of
 from proctor.conformance.errors import ConfigError
 from proctor.conformance.evidence import Redactor
 from proctor.conformance.gate import (
@@ -208,7 +209,7 @@ def _reproduction(
         suite_file = next((p for p in options.suite_files if p.stem == result.suite), None)
         if suite_file is not None:
             parts += ["--suite-file", str(suite_file)]
-        parts += ["--suite", result.suite, "-k", result.name.split("[", 1)[0]]
+        parts += ["--suite", result.suite, "-k", function_of(result.name)]
         if options.hypothesis_profile != "ci":
             parts += ["--hypothesis-profile", options.hypothesis_profile]
         if options.max_examples is not None:

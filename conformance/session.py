@@ -10,7 +10,9 @@
   include the target's, with the reason;
 - records the evidence of each check, and turns the phases of each check into one
   :class:`~proctor.conformance.results.CheckResult` (see
-  :func:`~proctor.conformance.results.classify_failure`);
+  :func:`~proctor.conformance.results.classify_failure`), and a negative check declared
+  with ``shape=`` into two: its refusal and its error shape (CONF-CTRL-002,
+  :mod:`~proctor.conformance.error_shape`);
 - shows a failed SHOULD to pytest as an expected failure (``xfailed``) and a MAY whose
   optional behaviour is absent as a skip (CONF-LEVEL-001), so pytest's own exit status
   follows the gate: only MUSTs and errors make the run red.
@@ -30,6 +32,7 @@ import pytest
 from proctor.conformance import fixtures
 from proctor.conformance.catalog import LEVELS, Level, Requirement
 from proctor.conformance.checks import CheckSpec, resolve_level, spec_of
+from proctor.conformance.error_shape import SHAPE_SUFFIX, ShapeRecord, recording
 from proctor.conformance.errors import CheckDeclarationError
 from proctor.conformance.evidence import Redactor
 from proctor.conformance.hypothesis_profiles import (
@@ -98,6 +101,8 @@ _SPEC = pytest.StashKey[CheckSpec | None]()
 _LEVEL = pytest.StashKey[Level | CheckDeclarationError]()
 _PHASES = pytest.StashKey[dict[str, _Phase]]()
 _NOT_APPLICABLE = pytest.StashKey[bool]()
+_SHAPE = pytest.StashKey[ShapeRecord]()
+_SHAPE_LEVEL = pytest.StashKey[Level | CheckDeclarationError]()
 
 
 def _truncate(text: str, limit: int) -> str:
@@ -177,6 +182,15 @@ class ProctorPlugin:
             except CheckDeclarationError as error:
                 level = error
             item.stash[_LEVEL] = level
+            shape = spec.shape_spec()
+            if shape is not None:
+                try:
+                    shape_level: Level | CheckDeclarationError = resolve_level(
+                        shape, self.session.catalog, self.session.target.profile
+                    )
+                except CheckDeclarationError as error:
+                    shape_level = error
+                item.stash[_SHAPE_LEVEL] = shape_level
             if isinstance(level, CheckDeclarationError) or level in wanted:
                 kept.append(item)
             else:
@@ -187,7 +201,9 @@ class ProctorPlugin:
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.session.on_collected is not None:
-            count = sum(1 for item in session.items if self._is_ours(item))
+            count = sum(
+                1 + (_SHAPE_LEVEL in item.stash) for item in session.items if self._is_ours(item)
+            )
             self.session.on_collected(count)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -240,6 +256,14 @@ class ProctorPlugin:
             )
 
     @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        if not self._is_ours(item):
+            return (yield)
+        with recording(split=_SHAPE_LEVEL in item.stash) as record:
+            item.stash[_SHAPE] = record
+            return (yield)
+
+    @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
@@ -264,13 +288,32 @@ class ProctorPlugin:
             else:  # CONF-LEVEL-001: a MAY informs only; its absence is a skip
                 line = item.location[1] if item.location[1] is not None else 0
                 report.longrepr = (str(item.path), line, f"Skipped: {OPTIONAL_ABSENT}: {reason}")
+        record = item.stash.get(_SHAPE, None)
+        if (
+            call.when == "call"
+            and report.passed
+            and record is not None
+            and record.failures
+            and item.stash.get(_SHAPE_LEVEL, None) == "MUST"
+        ):
+            # The refusal passed, its shape did not: a team's pytest run must go red too.
+            report.outcome = "failed"
+            report.longrepr = f"error shape (CONF-CTRL-002): {_describe(record.failures[0])}"
         if call.when == "teardown":
-            self._publish(self._finalize(item, phases))
+            main = self._finalize(item, phases)
+            self._publish(main)
+            shape_level = item.stash.get(_SHAPE_LEVEL, None)
+            wanted = LEVEL_FILTERS[self.session.level]
+            if shape_level is not None and (
+                isinstance(shape_level, CheckDeclarationError) or shape_level in wanted
+            ):
+                self._publish(self._shape_result(item, main, record))
         return report
 
     # -- results ------------------------------------------------------------------------
 
     def _finalize(self, item: pytest.Item, phases: dict[str, _Phase]) -> CheckResult:
+        record = item.stash.get(_SHAPE, None)
         target = self.session.target
         redact = target.redactor.text
         evidence = target.recorder.end()
@@ -322,7 +365,80 @@ class ProctorPlugin:
             blobs=blobs,
             applies=not item.stash.get(_NOT_APPLICABLE, False),
         )
+        if (
+            record is not None
+            and not record.split
+            and record.evaluated
+            and outcome in (Outcome.PASSED, Outcome.FAILED, Outcome.WARNING)
+        ):
+            result.outcome = Outcome.ERROR
+            result.message = (
+                "kit defect: the check judges an error shape but declares no shape "
+                "requirements; declare them with @check(shape=...) (CONF-CTRL-002)"
+            )
         result.reproduction = self.session.reproduce(result)
+        return result
+
+    def _shape_result(
+        self, item: pytest.Item, main: CheckResult, record: ShapeRecord | None
+    ) -> CheckResult:
+        """The error-shape half of a negative check (CONF-CTRL-002).
+
+        Judged from what the check recorded: PASSED when every shape it judged was right,
+        FAILED (WARNING for a SHOULD) at the first wrong one. A check that did not get as
+        far as a refusal gives its shape no verdict of its own: skipped or errored with
+        the check; and where the target did not refuse at all, the required error was not
+        returned either, so the shape fails too.
+        """
+        spec = item.stash[_SPEC]
+        assert spec is not None
+        resolved = item.stash[_SHAPE_LEVEL]
+        level: Level = resolved if isinstance(resolved, str) else "MUST"
+        outcome, message = main.outcome, main.message
+        if isinstance(resolved, CheckDeclarationError):
+            outcome, message = Outcome.ERROR, str(resolved)
+        elif record is not None and record.failures:
+            first = record.failures[0]
+            outcome = classify_failure(first, level)
+            message = _describe(first)
+            if len(record.failures) > 1:
+                message += f" (and {len(record.failures) - 1} more wrong error shapes)"
+            if outcome is Outcome.SKIPPED:
+                message = f"{OPTIONAL_ABSENT}: {message}"
+        elif record is not None and record.evaluated:
+            outcome, message = Outcome.PASSED, ""
+        elif main.outcome is Outcome.PASSED:
+            outcome = Outcome.ERROR
+            message = (
+                "kit defect: the check declares shape requirements but judged no error "
+                "shape (CONF-CTRL-002)"
+            )
+        elif main.outcome in (Outcome.FAILED, Outcome.WARNING):
+            outcome = Outcome.FAILED if level == "MUST" else Outcome.WARNING
+            if level == "MAY":
+                outcome = Outcome.SKIPPED
+            message = f"no refusal, so not the required error: {main.message}"
+        redact = self.session.target.redactor.text
+        result = CheckResult(
+            id=main.id + SHAPE_SUFFIX,
+            suite=main.suite,
+            name=main.name + SHAPE_SUFFIX,
+            title=f"{spec.title} (error shape)",
+            requirements=spec.shape,
+            level=level,
+            outcome=outcome,
+            catalog=spec.catalog,
+            needs=spec.needs,
+            message=_truncate(redact(message), MAX_MESSAGE),
+            trace=main.trace if outcome is not Outcome.PASSED else "",
+            duration=0.0,
+            evidence=main.evidence,
+            seed=main.seed,
+            derandomized=main.derandomized,
+            blobs=main.blobs,
+            applies=main.applies,
+        )
+        result.reproduction = main.reproduction
         return result
 
     def _publish(self, result: CheckResult) -> None:

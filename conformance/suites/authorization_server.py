@@ -185,7 +185,12 @@ def test_metadata_lists_every_member_the_profile_requires(proctor_target: Target
         raise ConformanceFailure("the metadata is incomplete: " + "; ".join(problems))
 
 
-@check("AS-META-003", "AS-META-001", needs=["metadata", "token_exchange", "client_credentials"])
+@check(
+    "AS-META-003",
+    "AS-META-001",
+    shape=("AS-META-003", "ERR-OAUTH-001", "ERR-OAUTH-002"),
+    needs=["metadata", "token_exchange", "client_credentials"],
+)
 def test_metadata_matches_behaviour(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -430,7 +435,12 @@ def test_tokens_for_the_service_and_for_targets_have_distinct_audiences(
             )
 
 
-@check("AS-FMT-004", "TX-SUBJ-003", needs=INTROSPECTION)
+@check(
+    "AS-FMT-004",
+    "TX-SUBJ-003",
+    shape=("TX-SUBJ-003", "TX-ERR-001", "ERR-OAUTH-001"),
+    needs=INTROSPECTION,
+)
 def test_only_genuine_access_tokens_are_accepted_as_own_tokens(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -459,7 +469,12 @@ def test_only_genuine_access_tokens_are_accepted_as_own_tokens(
 # -- introspection --------------------------------------------------------------------------
 
 
-@check("AS-INTR-001", "TX-CAUTH-001", "ERR-OAUTH-002", needs=INTROSPECTION)
+@check(
+    "AS-INTR-001",
+    "TX-CAUTH-001",
+    shape=("AS-INTR-001", "TX-CAUTH-001", "ERR-OAUTH-001", "ERR-OAUTH-002"),
+    needs=INTROSPECTION,
+)
 def test_introspection_requires_an_authenticated_client_and_a_token(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -600,7 +615,12 @@ def _revoked(response: httpx.Response, what: str) -> None:
         )
 
 
-@check("AS-REV-001", "TX-CAUTH-001", needs=REVOCATION)
+@check(
+    "AS-REV-001",
+    "TX-CAUTH-001",
+    shape=("AS-REV-001", "TX-CAUTH-001", "ERR-OAUTH-001", "ERR-OAUTH-002"),
+    needs=REVOCATION,
+)
 def test_revocation_requires_an_authenticated_client_and_a_token(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -658,7 +678,7 @@ def test_unknown_tokens_are_answered_200_and_change_nothing(
         )
 
 
-@check("AS-REV-003", needs=REVOCATION)
+@check("AS-REV-003", shape=("AS-REV-003", "ERR-OAUTH-001", "ERR-OAUTH-002"), needs=REVOCATION)
 def test_a_client_revokes_only_its_own_tokens(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:
@@ -700,7 +720,14 @@ def _chain3(setup: ExchangeSetup, subject: str) -> list[tuple[Issued, Client]]:
     return hops
 
 
-@check("AS-CASC-001", "AS-CASC-002", "AS-REV-003", catalog="TX-10", needs=REVOCATION)
+@check(
+    "AS-CASC-001",
+    "AS-CASC-002",
+    "AS-REV-003",
+    shape=("AS-CASC-002", "TX-ERR-001", "ERR-OAUTH-001"),
+    catalog="TX-10",
+    needs=REVOCATION,
+)
 def test_revoking_a_middle_token_cascades_down_and_never_up(
     proctor_target: Target, exchange_setup: ExchangeSetup, positive_control: ControlFactory
 ) -> None:

@@ -23,8 +23,9 @@ import pytest
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure, InfrastructureError
-from proctor.conformance.native import audit_events, expect_problem, json_object
+from proctor.conformance.native import audit_events, challenges, expect_problem, json_object
 from proctor.conformance.provisioning import Provisioning, Workload
 from proctor.conformance.target import Target
 from proctor.conformance.vault_flows import VaultUser
@@ -218,12 +219,20 @@ def test_a_completed_session_creates_one_consent_record(world: VaultWorld) -> No
     assert moved >= granted, "granted_at was not moved to the new completion"
 
 
-@check("CNS-REC-002", "VLT-CB-002", "VLT-BIND-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "CNS-REC-002",
+    "VLT-CB-002",
+    "VLT-BIND-002",
+    shape=("VLT-BIND-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_only_a_completed_session_creates_a_consent(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """m2m, a pending session, a session the provider denied and a session completed by the
-    wrong user create no consent (CNS-REC-002)."""
+    wrong user create no consent (CNS-REC-002); the wrong user's completion is refused with
+    403 session_user_mismatch (VLT-BIND-002)."""
     x, _ = _workloads(world)
     a, b = _users(world)
     ref = world.provider()
@@ -243,20 +252,25 @@ def test_only_a_completed_session_creates_a_consent(
         )
         mismatched = world.flows.expect_session(_request(world, x, a, ref))
         world.flows.run_to_callback(ref.mock, mismatched, a)
-        refused = world.flows.complete(x, mismatched.session_uri, user=b)
-        assert refused.status_code == 403, f"the wrong user's completion: {refused.status_code}"
+        wrong_user = world.flows.complete(x, mismatched.session_uri, user=b)
+        expect_problem(wrong_user, 403, "session_user_mismatch", "the wrong user's completion")
         del pending
         assert not _consents(world, provider=ref.name), "a consent exists without a completion"
 
 
-@check("CNS-TASK-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "CNS-TASK-001",
+    shape=("CNS-TASK-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_task_scoped_consent_covers_only_its_task(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """A session with task and consent_ttl creates a consent with that task and expires_at =
     granted_at + consent_ttl; it covers requests with that task only; another task or no
     task starts a new session; task and consent_ttl are refused outside user_federation and
-    out of range (CNS-TASK-001)."""
+    out of range, with 400 validation_failed (CNS-TASK-001)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -290,8 +304,10 @@ def test_task_scoped_consent_covers_only_its_task(
         ]
         for label, body in cases:
             answer = _request(world, x, a if "flow" not in body else None, ref, **body)
-            if answer.status_code != 400:
-                failures.append(f"{label}: HTTP {answer.status_code}")
+            try:  # the refusal; its shape (400 validation_failed) is recorded apart
+                expect_problem(answer, 400, "validation_failed", label)
+            except ConformanceFailure as error:
+                failures.append(f"{label}: {str(error).splitlines()[-1]}")
     assert not failures, "; ".join(failures)
 
 
@@ -319,13 +335,19 @@ def test_an_expired_consent_is_not_used_nor_listed(world: VaultWorld) -> None:
 # -- listing (CNS-LIST-*) --------------------------------------------------------------------------
 
 
-@check("CNS-LIST-001", "ERR-BEARER-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "CNS-LIST-001",
+    shape=("CNS-LIST-001", "ERR-BEARER-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_users_list_exactly_their_own_consents(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """GET /v1/me/consents with the user's IdP token lists exactly that user's unexpired
-    consents; an invalid token is 401 user_token_rejected with a reason; a missing or
-    unknown authorizer is 400 validation_failed (CNS-LIST-001)."""
+    consents; an invalid token is 401 user_token_rejected with a reason and a Bearer
+    error="invalid_token" challenge (ERR-BEARER-002); a missing or unknown authorizer is 400
+    validation_failed (CNS-LIST-001)."""
     x, y = _workloads(world)
     a, b = _users(world)
     ref = world.provider()
@@ -350,7 +372,14 @@ def test_users_list_exactly_their_own_consents(
             assert not strangers, f"{user.name} sees {len(strangers)} consent(s) of other users"
         rejected = _mine(world, a, token=a.token()[:-4] + "AAAA")
         problem = expect_problem(rejected, 401, "user_token_rejected", "a tampered user token")
-        assert isinstance(problem.get("reason"), str), "user_token_rejected carries no reason"
+        with error_shape():
+            assert isinstance(problem.get("reason"), str), "user_token_rejected carries no reason"
+            bearer = [params for scheme, params in challenges(rejected) if scheme == "bearer"]
+            if not any(params.get("error") == "invalid_token" for params in bearer):
+                raise ConformanceFailure(
+                    'user_token_rejected carries Bearer error="invalid_token" (ERR-BEARER-002)',
+                    observed=repr(challenges(rejected)),
+                )
         for label, params in (
             ("no authorizer", {}),
             ("an unknown authorizer", {"authorizer": world.name("no-such")}),
@@ -363,7 +392,12 @@ def test_users_list_exactly_their_own_consents(
             expect_problem(answer, 400, "validation_failed", label)
 
 
-@check("CNS-LIST-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "CNS-LIST-002",
+    shape=("CNS-LIST-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_administrators_list_and_filter_all_consents(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -410,7 +444,12 @@ def test_administrators_list_and_filter_all_consents(
 # -- revocation (CNS-REV-*) ------------------------------------------------------------------------
 
 
-@check("CNS-REV-001", "ERR-RULE-005", needs=NEEDS, profiles=PROFILES)
+@check(
+    "CNS-REV-001",
+    shape=("CNS-REV-001", "ERR-RULE-005", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_users_revoke_only_their_own_consents(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -431,16 +470,23 @@ def test_users_revoke_only_their_own_consents(
         unknown = _revoke_mine(world, b, "cns_" + "A" * 22)
         expect_problem(foreign, 404, "not_found", "revoking another user's consent")
         expect_problem(unknown, 404, "not_found", "revoking an unknown consent")
-        assert _without_request_id(foreign) == _without_request_id(unknown), (
-            "another user's consent and an unknown one are answered differently"
-        )
+        with error_shape():  # ERR-RULE-005: no existence oracle
+            assert _without_request_id(foreign) == _without_request_id(unknown), (
+                "another user's consent and an unknown one are answered differently"
+            )
         assert _consents(world, provider=ref.name), "B's attempt removed A's consent"
     own = _revoke_mine(world, a, str(consent["id"]))
     assert own.status_code == 204, f"A revoking their consent: HTTP {own.status_code}"
     assert not _consents(world, provider=ref.name), "the revoked consent is still listed"
 
 
-@check("CNS-REV-002", "AUD-OPS-001", needs=AUDITED, profiles=PROFILES)
+@check(
+    "CNS-REV-002",
+    "AUD-OPS-001",
+    shape=("CNS-REV-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=AUDITED,
+    profiles=PROFILES,
+)
 def test_administrators_revoke_any_consent_and_it_is_audited(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -471,14 +517,21 @@ def test_administrators_revoke_any_consent_and_it_is_audited(
 
 
 @check(
-    "CNS-REV-003", "CNS-REC-003", "VLT-RVK-001", needs=NEEDS, profiles=PROFILES, catalog="VLT-03"
+    "CNS-REV-003",
+    "CNS-REC-003",
+    "VLT-RVK-001",
+    shape=("VLT-SESS-004", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+    catalog="VLT-03",
 )
 def test_revocation_deletes_the_entry_and_pending_sessions_and_revokes_upstream(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """Revoking a consent deletes its entry and every in-progress session of that (workload,
-    user, provider); the next request starts a new session, never the old token; the
-    tokens are revoked at the provider; other users' consents are untouched (CNS-REV-003)."""
+    user, provider), so a poll of such a session is 404 session_not_found (VLT-SESS-004);
+    the next request starts a new session, never the old token; the tokens are revoked at
+    the provider; other users' consents are untouched (CNS-REV-003)."""
     x, _ = _workloads(world)
     a, b = _users(world)
     ref = world.provider()

@@ -24,8 +24,15 @@ import pytest
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory, PositiveControl
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure
-from proctor.conformance.native import PROBLEM_TYPE, challenges, expect_problem, json_object
+from proctor.conformance.native import (
+    PROBLEM_TYPE,
+    challenges,
+    expect_problem,
+    json_object,
+    refused,
+)
 from proctor.conformance.provisioning import Provisioning, Workload, basic_auth
 from proctor.conformance.target import Target
 
@@ -189,23 +196,37 @@ def _provoked(
     )
 
 
-@check("ERR-SHAPE-001", "ERR-CODE-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WID-DIR-001",
+    "TERM-NAME-001",
+    "ERR-RULE-004",
+    "WID-ADMIN-001",
+    "ERR-HTTP-001",
+    "ERR-HTTP-002",
+    "ERR-HTTP-003",
+    shape=("ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_each_code_has_its_status_title_and_type(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """A not-found, a conflict, a validation failure, an unknown member, a missing
-    credential, a wrong method, a wrong media type and an oversized body each get their
-    code with the status and title of the code table, ``type`` ending in the code,
-    ``detail``, ``request_id``, ``no-store`` and no member the shape does not allow."""
+    credential, a wrong method, a wrong media type and an oversized body are each refused
+    (the check, citing the rule each request breaks), with their code, the status and
+    title of the code table, ``type`` ending in the code, ``detail``, ``request_id``,
+    ``no-store`` and no member the shape does not allow (the error shape)."""
     problems: list[str] = []
     with _admin_control(positive_control, proctor_target).bracket():
         for code, what, response in _provoked(proctor_target, provisioning):
+            refused(response, what, expected=f"HTTP {TITLES[code][0]} {code}")
             problems += _shape(response, code, what)
-    if problems:
-        raise ConformanceFailure(
-            "native errors follow the code table (ERR-CODE-001, ERR-SHAPE-001)",
-            observed="; ".join(problems[:8]),
-        )
+    with error_shape():
+        if problems:
+            raise ConformanceFailure(
+                "native errors follow the code table (ERR-CODE-001, ERR-SHAPE-001)",
+                observed="; ".join(problems[:8]),
+            )
 
 
 def _chunks(size: int, piece: int = 64 * 1024) -> Iterator[bytes]:
@@ -217,11 +238,16 @@ def _chunks(size: int, piece: int = 64 * 1024) -> Iterator[bytes]:
     yield b'"}'
 
 
-@check("ERR-HTTP-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "ERR-HTTP-002",
+    shape=("ERR-HTTP-002", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_a_body_whose_size_is_discovered_while_reading_is_refused(
     proctor_target: Target, positive_control: ControlFactory
 ) -> None:
-    """A chunked body without ``Content-Length`` that grows past 1 MiB is answered 413
+    """A chunked body without ``Content-Length`` that grows past 1 MiB is refused, as 413
     ``payload_too_large``, as a declared size is."""
     admin = proctor_target.admin_headers()
     with _admin_control(positive_control, proctor_target).bracket():
@@ -272,22 +298,24 @@ def _oauth_problem(response: httpx.Response, status: int, what: str) -> list[str
 @check(
     "ERR-HTTP-001",
     "ERR-HTTP-002",
-    "ERR-OAUTH-003",
+    shape=("ERR-HTTP-001", "ERR-HTTP-002", "ERR-OAUTH-001", "ERR-OAUTH-003"),
     needs=[*NEEDS, "client_credentials", "introspection", "revocation"],
     profiles=PROFILES,
 )
 def test_oauth_endpoints_answer_405_and_413_with_oauth_errors(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
-    """``GET`` on the token, introspection and revocation endpoints is 405 with
-    ``Allow: POST`` and an ``invalid_request`` body; a form over 1 MiB is 413 with an
-    ``invalid_request`` body; both with ``no-store`` and ``no-cache``."""
+    """``GET`` on the token, introspection and revocation endpoints and a form over 1 MiB
+    are refused (the check): the ``GET`` as 405 with ``Allow: POST`` and an
+    ``invalid_request`` body, the form as 413 with an ``invalid_request`` body, both with
+    ``no-store`` and ``no-cache`` (the error shape)."""
     main = provisioning.workloads["main"]
     problems: list[str] = []
     with _cc_control(positive_control, proctor_target, provisioning).bracket():
         for name in ("token", "introspection", "revocation"):
             endpoint = proctor_target.endpoint(name)
             response = proctor_target.client.get(endpoint, headers=main.auth())
+            refused(response, f"GET {name}", expected="HTTP 405 invalid_request")
             problems += _oauth_problem(response, 405, f"GET {name}")
             allow = [m.strip().upper() for m in response.headers.get("allow", "").split(",")]
             if response.status_code == 405 and "POST" not in allow:
@@ -298,12 +326,14 @@ def test_oauth_endpoints_answer_405_and_413_with_oauth_errors(
                 content=big,
                 headers={**main.auth(), "Content-Type": "application/x-www-form-urlencoded"},
             )
+            refused(response, f"a 1 MiB form at {name}", expected="HTTP 413 invalid_request")
             problems += _oauth_problem(response, 413, f"a 1 MiB form at {name}")
-    if problems:
-        raise ConformanceFailure(
-            "HTTP-level errors of the OAuth endpoints are OAuth errors (ERR-HTTP-001/002)",
-            observed="; ".join(problems[:8]),
-        )
+    with error_shape():
+        if problems:
+            raise ConformanceFailure(
+                "HTTP-level errors of the OAuth endpoints are OAuth errors (ERR-HTTP-001/002)",
+                observed="; ".join(problems[:8]),
+            )
 
 
 def _bearer_token(target: Target, provisioning: Provisioning) -> str:
@@ -321,13 +351,19 @@ def _bearer_token(target: Target, provisioning: Provisioning) -> str:
     return token
 
 
-@check("ERR-BEARER-004", "ERR-BEARER-001", needs=[*NEEDS, "client_credentials"], profiles=PROFILES)
+@check(
+    "ERR-BEARER-004",
+    shape=("ERR-BEARER-004", "ERR-BEARER-001"),
+    needs=[*NEEDS, "client_credentials"],
+    profiles=PROFILES,
+)
 def test_a_bearer_token_presented_twice_is_invalid_request(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """A data-plane request with the workload's bearer token in the header and again in
-    the ``access_token`` query parameter is 400 with ``Bearer realm="proctor",
-    error="invalid_request"``; each challenge names each parameter at most once."""
+    the ``access_token`` query parameter is refused (the check), as 400 with ``Bearer
+    realm="proctor", error="invalid_request"``; each challenge names each parameter at
+    most once (the error shape)."""
     token = _bearer_token(proctor_target, provisioning)
     url = proctor_target.url("/v1/workload-access-tokens")
     bearer = {"Authorization": f"Bearer {token}"}
@@ -340,6 +376,13 @@ def test_a_bearer_token_presented_twice_is_invalid_request(
         response = proctor_target.client.post(
             url, params={"access_token": token}, json={}, headers=bearer
         )
+        refused(
+            response,
+            "a bearer token in the header and the query",
+            expected='HTTP 400, Bearer error="invalid_request"',
+        )
+        unauthenticated = proctor_target.client.post(url, json={})
+    with error_shape():
         if response.status_code != 400:
             raise ConformanceFailure(
                 "a bearer token in the header and the query is answered 400 (ERR-BEARER-004)",
@@ -357,7 +400,7 @@ def test_a_bearer_token_presented_twice_is_invalid_request(
                 'error="invalid_request" (ERR-BEARER-004)',
                 observed=repr(response.headers.get_list("www-authenticate")),
             )
-        unauthenticated = proctor_target.client.post(url, json={})
+    with error_shape():
         for value in [
             *response.headers.get_list("www-authenticate"),
             *unauthenticated.headers.get_list("www-authenticate"),
@@ -436,7 +479,8 @@ def _insufficient_scope(response: httpx.Response, allowed: list[str]) -> list[st
 
 
 @check(
-    "ERR-BEARER-003",
+    "INB-SCOPE-002",
+    shape=("ERR-BEARER-003",),
     needs=["control_plane", "inbound_authorization", "workload_identity", "consent"],
     profiles=PROFILES,
 )
@@ -444,9 +488,10 @@ def test_a_user_token_without_the_required_scope_is_insufficient_scope(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """``GET /v1/me/consents`` with a valid user token from the mock IdP that has none of
-    the authorizer's ``allowed_scopes`` is 403 ``forbidden`` with ``Bearer
-    realm="proctor", error="insufficient_scope", scope="<allowed_scopes>"``; the same
-    user's token with an allowed scope is served (the positive control)."""
+    the authorizer's ``allowed_scopes`` is refused (the check), as 403 ``forbidden`` with
+    ``Bearer realm="proctor", error="insufficient_scope", scope="<allowed_scopes>"`` (the
+    error shape); the same user's token with an allowed scope is served (the positive
+    control)."""
     case = provisioning.primary
     allowed = list(case.body.get("allowed_scopes") or [])
     if not allowed:
@@ -467,13 +512,20 @@ def test_a_user_token_without_the_required_scope_is_insufficient_scope(
     )
     with control.bracket():
         lacking = case.mint(claims={"scp": ["openid", "not.allowed"], "scope": None}).token
-        problems = _insufficient_scope(as_user(lacking), allowed)
-    if problems:
-        raise ConformanceFailure(
-            "a valid user token without a required scope is 403 insufficient_scope "
-            "(ERR-BEARER-003)",
-            observed="; ".join(problems),
-        )
+        response = as_user(lacking)
+    refused(
+        response,
+        "a user token without an allowed scope",
+        expected='HTTP 403 forbidden, Bearer error="insufficient_scope"',
+    )
+    with error_shape():
+        problems = _insufficient_scope(response, allowed)
+        if problems:
+            raise ConformanceFailure(
+                "a valid user token without a required scope is 403 insufficient_scope "
+                "(ERR-BEARER-003)",
+                observed="; ".join(problems),
+            )
 
 
 def _token_request(target: Target, auth: dict[str, str]) -> httpx.Response:
@@ -484,7 +536,9 @@ def _token_request(target: Target, auth: dict[str, str]) -> httpx.Response:
 
 @check(
     "SEC-DOS-002",
-    "ERR-OAUTH-004",
+    "TX-CAUTH-001",
+    "ERR-RULE-002",
+    shape=("SEC-DOS-002", "ERR-OAUTH-004", "ERR-OAUTH-002"),
     needs=[*NEEDS, "client_credentials", "rate_limits"],
     profiles=PROFILES,
 )
@@ -492,9 +546,11 @@ def test_failed_client_authentications_are_rate_limited(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """A fresh workload's ``client_id`` with a wrong secret at the token endpoint is
-    answered 429 ``temporarily_unavailable`` with ``Retry-After`` within
-    ``MAX_GUESSES`` attempts; its correct secret works before, and another workload's
-    works after (the limited one stays limited until ``Retry-After`` has passed)."""
+    refused each time and rate-limited within ``MAX_GUESSES`` attempts, the 429 without
+    the secret (the check); the refusals are 401 ``invalid_client``, the 429
+    ``temporarily_unavailable`` with ``Retry-After`` (the error shape). Its correct secret
+    works before, and another workload's works after (the limited one stays limited
+    until ``Retry-After`` has passed)."""
     victim: Workload = provisioning.create_workload("rate-limited", authorizer=None)
     bystander = provisioning.create_workload("rate-bystander", authorizer=None)
     positive_control(
@@ -504,16 +560,15 @@ def test_failed_client_authentications_are_rate_limited(
     ).verify("before")
     wrong = basic_auth(victim.client_id, victim.client_secret + "-wrong")
     limited: httpx.Response | None = None
+    not_401: httpx.Response | None = None
     for _ in range(MAX_GUESSES):
         response = _token_request(proctor_target, wrong)
         if response.status_code == 429:
             limited = response
             break
-        if response.status_code != 401:
-            raise ConformanceFailure(
-                "a wrong client secret is 401 invalid_client until rate-limited",
-                observed=f"HTTP {response.status_code}",
-            )
+        refused(response, "a wrong client secret", expected="HTTP 401 invalid_client")
+        if response.status_code != 401 and not_401 is None:
+            not_401 = response
     positive_control(
         "another workload gets a client_credentials token",
         lambda: _token_request(proctor_target, bystander.auth()),
@@ -525,18 +580,25 @@ def test_failed_client_authentications_are_rate_limited(
             expected="429 within the kit's bound",
             observed=f"{MAX_GUESSES} wrong secrets in a row were each answered 401",
         )
-    problems = []
-    retry_after = limited.headers.get("retry-after", "")
-    if not retry_after.strip().isdigit():
-        problems.append(f"Retry-After {retry_after!r} is not a number of seconds")
-    body = json_object(limited, "the 429")
-    if body.get("error") != "temporarily_unavailable":
-        problems.append(f"error {body.get('error')!r}, expected temporarily_unavailable")
     if victim.client_secret in limited.text:
-        problems.append("the body contains the client secret")
-    if problems:
-        raise ConformanceFailure(
-            "a rate-limited OAuth request is 429 temporarily_unavailable with Retry-After "
-            "(ERR-OAUTH-004)",
-            observed="; ".join(problems),
-        )
+        raise ConformanceFailure("the 429 contains the client secret (ERR-RULE-002)")
+    with error_shape():
+        if not_401 is not None:
+            raise ConformanceFailure(
+                "a wrong client secret is 401 invalid_client until rate-limited (ERR-OAUTH-002)",
+                observed=f"HTTP {not_401.status_code}: {not_401.text[:200]}",
+            )
+    with error_shape():
+        problems = []
+        retry_after = limited.headers.get("retry-after", "")
+        if not retry_after.strip().isdigit():
+            problems.append(f"Retry-After {retry_after!r} is not a number of seconds")
+        body = json_object(limited, "the 429")
+        if body.get("error") != "temporarily_unavailable":
+            problems.append(f"error {body.get('error')!r}, expected temporarily_unavailable")
+        if problems:
+            raise ConformanceFailure(
+                "a rate-limited OAuth request is 429 temporarily_unavailable with "
+                "Retry-After (ERR-OAUTH-004)",
+                observed="; ".join(problems),
+            )

@@ -22,15 +22,18 @@ from hypothesis import strategies as st
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure
 from proctor.conformance.native import (
     PROBLEM_TYPE,
     challenges,
     decide,
+    expect_deny,
     expect_problem,
     is_allow,
     issue_wat,
     json_object,
+    refused,
 )
 from proctor.conformance.provisioning import Provisioning, Workload, basic_auth
 from proctor.conformance.target import Target
@@ -161,19 +164,24 @@ def test_malformed_bodies_never_yield_a_5xx(
         )
 
 
-@check("ERR-SHAPE-001", "ERR-SHAPE-002", "ERR-CODE-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "ERR-RULE-001",
+    shape=("ERR-SHAPE-001", "ERR-SHAPE-002", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_errors_have_the_problem_shape(proctor_target: Target, provisioning: Provisioning) -> None:
-    """Every error is ``application/problem+json`` with ``Cache-Control: no-store``,
-    ``type``, ``title``, ``status``, ``code``, ``request_id`` (unique) and ``detail``;
-    ``errors`` entries are ``{field, message}`` with a JSON Pointer."""
+    """Every malformed body is refused with a 4xx (the check), and every error is
+    ``application/problem+json`` with ``Cache-Control: no-store``, ``type``, ``title``,
+    ``status``, ``code``, ``request_id`` (unique) and ``detail``; ``errors`` entries are
+    ``{field, message}`` with a JSON Pointer (the error shape)."""
     problems: list[str] = []
     request_ids: set[str] = set()
     for endpoint in _endpoints(proctor_target, provisioning):
         for what, content in MALFORMED.items():
             response = endpoint.send(proctor_target, content)
-            if response.status_code < 400:
-                continue
             where = f"{endpoint} with {what}"
+            refused(response, where, expected="a 4xx problem")
             problems += [f"{where}: {p}" for p in _shape_problems(response)]
             try:
                 request_id = response.json().get("request_id")
@@ -183,10 +191,11 @@ def test_errors_have_the_problem_shape(proctor_target: Target, provisioning: Pro
                 if request_id in request_ids:
                     problems.append(f"{where}: request_id {request_id} repeats (ERR-SHAPE-002)")
                 request_ids.add(request_id)
-    if problems:
-        raise ConformanceFailure(
-            "native errors follow ERR-SHAPE-001/002", observed="; ".join(problems[:8])
-        )
+    with error_shape():
+        if problems:
+            raise ConformanceFailure(
+                "native errors follow ERR-SHAPE-001/002", observed="; ".join(problems[:8])
+            )
 
 
 def _shape_problems(response: httpx.Response) -> list[str]:
@@ -316,6 +325,7 @@ def _leaks(response: httpx.Response, secrets: dict[str, str]) -> list[str]:
     "SEC-SECRET-001",
     "WAT-FMT-001",
     "WAT-PASS-001",
+    shape=("ERR-SHAPE-001", "ERR-CODE-001"),
     needs=NEEDS,
     profiles=PROFILES,
     catalog="VLT-04",
@@ -324,7 +334,9 @@ def test_no_secret_or_token_appears_in_an_error(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:
     """Errors provoked while sending the kit's secrets (client secrets, the admin
-    credential, user tokens, WATs) never contain any of them, in body or headers."""
+    credential, user tokens, WATs) never contain any of them, in body or headers: each
+    request is refused and its error holds no secret (the check); each error is the
+    problem of its code (the error shape)."""
     main, peer = provisioning.workloads["main"], provisioning.workloads["peer"]
     case = provisioning.primary
     user_token = case.mint().token
@@ -335,7 +347,8 @@ def test_no_secret_or_token_appears_in_an_error(
     secrets |= {"a user token": user_token, "an expired user token": expired, "a WAT": str(wat)}
     admin = secrets.get("the admin credential", "")
     client, url = proctor_target.client, proctor_target.url
-    attempts: list[tuple[str, httpx.Response]] = [
+    #: (what, the response, the status and code of its error)
+    attempts: list[tuple[str, httpx.Response, int, str]] = [
         (
             "a decision with an unknown member",
             client.post(
@@ -343,14 +356,20 @@ def test_no_secret_or_token_appears_in_an_error(
                 json={"authorizer": case.name, "token": user_token, "extra": user_token},
                 headers=main.auth(),
             ),
+            400,
+            "invalid_request_body",
         ),
         (
             "a WAT with both user_token and user_id",
             issue_wat(proctor_target, main, {"user_token": user_token, "user_id": user_token}),
+            400,
+            "validation_failed",
         ),
         (
             "a WAT for an expired user token",
             issue_wat(proctor_target, main, {"user_token": expired}),
+            401,
+            "user_token_rejected",
         ),
         (
             "a wrong secret",
@@ -359,6 +378,8 @@ def test_no_secret_or_token_appears_in_an_error(
                 json={},
                 headers=basic_auth(main.client_id, peer.client_secret),
             ),
+            401,
+            "unauthenticated",
         ),
         (
             "the admin credential on the data plane",
@@ -367,6 +388,8 @@ def test_no_secret_or_token_appears_in_an_error(
                 json={"authorizer": case.name, "token": user_token},
                 headers={"Authorization": f"Bearer {admin}"},
             ),
+            401,
+            "unauthenticated",
         ),
         (
             "a workload create with secrets in its members",
@@ -375,6 +398,8 @@ def test_no_secret_or_token_appears_in_an_error(
                 json={"name": "!", "client_secret": main.client_secret, "jwks": admin},
                 headers=proctor_target.admin_headers(),
             ),
+            400,
+            "invalid_request_body",
         ),
         (
             "a user token as the bearer credential",
@@ -383,6 +408,8 @@ def test_no_secret_or_token_appears_in_an_error(
                 json={},
                 headers={"Authorization": f"Bearer {user_token}"},
             ),
+            401,
+            "unauthenticated",
         ),
     ]
     if proctor_target.has("vault"):
@@ -394,10 +421,12 @@ def test_no_secret_or_token_appears_in_an_error(
                     json={"workload_access_token": wat, "provider": "x" + main.client_secret},
                     headers=peer.auth(),
                 ),
+                401,
+                "token_invalid",
             )
         )
     problems = []
-    for what, response in attempts:
+    for what, response, _, _ in attempts:
         if response.status_code < 400:
             problems.append(f"{what} was not refused (HTTP {response.status_code})")
             continue
@@ -406,14 +435,24 @@ def test_no_secret_or_token_appears_in_an_error(
         raise ConformanceFailure(
             "errors must carry no secret or token (ERR-RULE-002)", observed="; ".join(problems)
         )
+    for what, response, status, code in attempts:
+        expect_problem(response, status, code, what)
 
 
-@check("INB-PARSE-001", "SEC-DOS-001", "WAT-JWT-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "INB-PARSE-001",
+    "SEC-DOS-001",
+    "WAT-JWT-001",
+    shape=("INB-PARSE-001", "SEC-DOS-001", "INB-DEC-005", "WAT-JWT-001", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_a_64_kib_token_is_answered_quickly(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:
     """A 64 KiB token (just over the limit) is refused in well under 2 s by the decision
-    and workload-access-token endpoints (durations are kept with the evidence)."""
+    and workload-access-token endpoints (durations are kept with the evidence): the check;
+    a ``malformed`` deny and a ``401 user_token_rejected``: the error shape."""
     main = provisioning.workloads["main"]
     token = ("eyJhbGciOiJSUzI1NiJ9." + "A" * (64 * 1024) + ".sig")[: 64 * 1024 + 8]
     timings: dict[str, float] = {}
@@ -428,7 +467,7 @@ def test_a_64_kib_token_is_answered_quickly(
         if response.status_code >= 500:
             raise ConformanceFailure(f"the {what} endpoint answered {response.status_code}")
         if what == "decision":
-            assert response.json() == {"decision": "deny", "reason": "malformed"}, response.text
+            expect_deny(response, "malformed", "a 64 KiB token")
         else:
             expect_problem(response, 401, "user_token_rejected", "a 64 KiB user token")
     slow = {k: round(v, 3) for k, v in timings.items() if v > LATENCY_BOUND}
@@ -438,10 +477,14 @@ def test_a_64_kib_token_is_answered_quickly(
 
 @check(
     "WID-AUTH-001",
-    "WID-AUTH-002",
-    "ERR-BEARER-001",
-    "ERR-BEARER-002",
     "ERR-BEARER-004",
+    shape=(
+        "WID-AUTH-001",
+        "WID-AUTH-002",
+        "ERR-BEARER-001",
+        "ERR-BEARER-002",
+        "ERR-SHAPE-001",
+    ),
     needs=NEEDS,
     profiles=PROFILES,
     catalog="JWT-18",
@@ -450,8 +493,9 @@ def test_the_data_plane_requires_workload_credentials(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """No credential, another scheme, a wrong secret, an unknown client, the admin
-    credential or a token in the query: 401 ``unauthenticated`` with ``Basic`` and
-    ``Bearer`` challenges (``realm="proctor"``); failures are indistinguishable."""
+    credential or a token in the query is refused (the check), as 401 ``unauthenticated``
+    with ``Basic`` and ``Bearer`` challenges (``realm="proctor"``), failures
+    indistinguishable (the error shape)."""
     main, peer = provisioning.workloads["main"], provisioning.workloads["peer"]
     url = proctor_target.url("/v1/workload-access-tokens")
     post = proctor_target.client.post
@@ -469,7 +513,8 @@ def test_the_data_plane_requires_workload_credentials(
         for what, headers in no_credential:
             response = post(url, json={}, headers=headers)
             expect_problem(response, 401, "unauthenticated", what)
-            _challenges_ok(response, what, expect_error=False)
+            with error_shape():
+                _challenges_ok(response, what, expect_error=False)
         failed = {
             "a wrong secret": basic_auth(main.client_id, peer.client_secret),
             "an unknown client id": basic_auth("wl_" + "Z" * 22, main.client_secret),
@@ -478,21 +523,25 @@ def test_the_data_plane_requires_workload_credentials(
         for what, headers in failed.items():
             response = post(url, json={}, headers=headers)
             expect_problem(response, 401, "unauthenticated", what)
-            _challenges_ok(response, what, expect_error=False)
-            body = json_object(response, "the problem")
-            body.pop("request_id", None)
-            bodies.append(body)
-        if bodies[0] != bodies[1]:
-            raise ConformanceFailure(
-                "a wrong secret and an unknown client must get the same answer (WID-AUTH-002)"
-            )
+            with error_shape():
+                _challenges_ok(response, what, expect_error=False)
+            with error_shape():
+                body = json_object(response, "the problem")
+                body.pop("request_id", None)
+                bodies.append(body)
+        with error_shape():
+            if len(bodies) == 2 and bodies[0] != bodies[1]:
+                raise ConformanceFailure(
+                    "a wrong secret and an unknown client must get the same answer (WID-AUTH-002)"
+                )
         for what, headers in (
             ("the admin credential", admin),
             ("a garbage bearer token", {"Authorization": "Bearer not-a-token"}),
         ):
             response = post(url, json={}, headers=headers)
             expect_problem(response, 401, "unauthenticated", what)
-            _challenges_ok(response, what, expect_error=True)
+            with error_shape():
+                _challenges_ok(response, what, expect_error=True)
         in_query = proctor_target.client.post(
             url, params={"access_token": main.client_secret}, json={}
         )
@@ -523,12 +572,19 @@ def _challenges_ok(response: httpx.Response, what: str, *, expect_error: bool) -
         )
 
 
-@check("WID-ADMIN-001", "WID-DIR-001", "ERR-BEARER-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WID-ADMIN-001",
+    "WID-DIR-001",
+    shape=("WID-ADMIN-001", "ERR-BEARER-001", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_the_control_plane_requires_the_admin_credential(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """Without the admin credential, with a workload's credentials or a wrong bearer token,
-    every control-plane endpoint is ``401 unauthenticated`` with a Bearer challenge."""
+    every control-plane endpoint refuses the request (the check), as ``401
+    unauthenticated`` with a Bearer challenge (the error shape)."""
     main: Workload = provisioning.workloads["main"]
     client, url = proctor_target.client, proctor_target.url
     paths = ["/v1/authorizers", "/v1/workloads", f"/v1/workloads/{main.name}"]
@@ -544,19 +600,29 @@ def test_the_control_plane_requires_the_admin_credential(
             for path in paths:
                 response = client.get(url(path), headers=headers)
                 expect_problem(response, 401, "unauthenticated", f"GET {path} without admin")
-                if not any(scheme == "bearer" for scheme, _ in challenges(response)):
-                    raise ConformanceFailure(
-                        f"GET {path}: a control-plane 401 carries a Bearer challenge",
-                        observed=repr(response.headers.get_list("www-authenticate")),
-                    )
+                with error_shape():
+                    if not any(scheme == "bearer" for scheme, _ in challenges(response)):
+                        raise ConformanceFailure(
+                            f"GET {path}: a control-plane 401 carries a Bearer challenge "
+                            "(ERR-BEARER-001)",
+                            observed=repr(response.headers.get_list("www-authenticate")),
+                        )
 
 
-@check("ERR-HTTP-001", "ERR-HTTP-002", "ERR-HTTP-003", needs=NEEDS, profiles=PROFILES)
+@check(
+    "ERR-HTTP-001",
+    "ERR-HTTP-002",
+    "ERR-HTTP-003",
+    shape=("ERR-HTTP-001", "ERR-HTTP-002", "ERR-HTTP-003", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_methods_sizes_and_media_types(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
     """An unsupported method is 405 with ``Allow``; a body over the limit (1 MiB + 1) is
-    413 ``payload_too_large``; a body that is not ``application/json`` is 415."""
+    413 ``payload_too_large``; a body that is not ``application/json`` is 415. Each is
+    refused (the check), with that status, code and header (the error shape)."""
     main = provisioning.workloads["main"]
     client, url = proctor_target.client, proctor_target.url
     with _body_control(positive_control, proctor_target, provisioning).bracket():
@@ -568,8 +634,11 @@ def test_methods_sizes_and_media_types(
             response = client.request(method, url(path), headers=main.auth())
             expect_problem(response, 405, "method_not_allowed", f"{method} {path}")
             allow = response.headers.get("allow", "")
-            if allowed not in [m.strip() for m in allow.split(",")]:
-                raise ConformanceFailure(f"{method} {path}: Allow {allow!r} lacks {allowed}")
+            with error_shape():
+                if allowed not in [m.strip() for m in allow.split(",")]:
+                    raise ConformanceFailure(
+                        f"{method} {path}: Allow {allow!r} lacks {allowed} (ERR-HTTP-001)"
+                    )
         big = b'{"token": "' + b"x" * (1024 * 1024 + 1) + b'"}'
         response = client.post(
             url("/v1/decisions"),
@@ -607,6 +676,13 @@ _OAUTH_CODES: Final[dict[str, frozenset[str]]] = {
 
 
 def _oauth_error(response: httpx.Response, endpoint: str, status: int, error: str) -> None:
+    """A refusal (asserted), in the shape of ERR-OAUTH-001..004 (judged as the error shape)."""
+    refused(response, f"a request to {endpoint}", expected=f"HTTP {status} {error}")
+    with error_shape():
+        _oauth_error_shape(response, endpoint, status, error)
+
+
+def _oauth_error_shape(response: httpx.Response, endpoint: str, status: int, error: str) -> None:
     where = f"{endpoint}: {error}"
     endpoint = endpoint.split(" ", 1)[0]
     if response.status_code != status:
@@ -644,11 +720,10 @@ def _oauth_error(response: httpx.Response, endpoint: str, status: int, error: st
 
 
 @check(
-    "ERR-OAUTH-001",
-    "ERR-OAUTH-002",
-    "ERR-OAUTH-003",
-    "ERR-OAUTH-004",
+    "TX-REQ-001",
+    "TX-CAUTH-001",
     "ERR-HTTP-003",
+    shape=("ERR-OAUTH-001", "ERR-OAUTH-002", "ERR-OAUTH-003", "ERR-OAUTH-004", "ERR-HTTP-003"),
     needs=[*NEEDS, "metadata", "client_credentials", "introspection", "revocation"],
     profiles=PROFILES,
 )
@@ -658,7 +733,9 @@ def test_oauth_endpoint_errors_follow_rfc_6749(
     """The token, introspection and revocation endpoints answer errors as RFC 6749 §5.2
     JSON with only ``error``/``error_description``/``error_uri``, codes of their own
     endpoint, ``no-store`` and ``no-cache``; ``invalid_client`` is 401 with a ``Basic``
-    challenge whatever the method tried."""
+    challenge whatever the method tried (the error shape). The requests (a password
+    grant, no ``grant_type``, a JSON body, a wrong client secret by either method) are
+    each refused (the check)."""
     main = provisioning.workloads["main"]
     token = proctor_target.endpoint("token")
     introspect = proctor_target.endpoint("introspection")

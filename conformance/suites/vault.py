@@ -50,9 +50,10 @@ from joserfc.jwk import KeySet
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory, PositiveControl
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure, InfrastructureError
 from proctor.conformance.hypothesis_profiles import CI_MAX_EXAMPLES
-from proctor.conformance.native import audit_events, expect_problem, json_object
+from proctor.conformance.native import audit_events, expect_problem, json_object, refused
 from proctor.conformance.provisioning import Provisioning, Workload
 from proctor.conformance.target import Target
 from proctor.conformance.vault_flows import (
@@ -214,12 +215,20 @@ def _problem_body(response: httpx.Response) -> dict[str, Any]:
 
 
 def _error_page(response: httpx.Response, cause: str | None, what: str) -> None:
-    """VLT-CB-001, VLT-CB-006, ERR-CB-001: a plain HTML page, never a redirect."""
+    """The callback's refusal (VLT-CB-001: a 4xx, never a redirect), then its shape
+    (VLT-CB-001, VLT-CB-006, ERR-CB-001: 400 and a plain HTML page naming the cause),
+    judged in :func:`~proctor.conformance.error_shape.error_shape` (CONF-CTRL-002)."""
+    refused(response, what, expected="HTTP 400 and an HTML error page, no redirect (VLT-CB-001)")
+    with error_shape():
+        _error_page_shape(response, cause, what)
+
+
+def _error_page_shape(response: httpx.Response, cause: str | None, what: str) -> None:
     problems = []
     if response.status_code != 400:
         problems.append(f"HTTP {response.status_code} (expected 400)")
     if "location" in response.headers:
-        problems.append("it redirects")
+        problems.append("it carries a Location")
     media = response.headers.get("content-type", "").lower().replace(" ", "")
     if not media.startswith("text/html"):
         problems.append(f"content type {media!r} (expected text/html)")
@@ -280,7 +289,12 @@ _METADATA: Final = {
 }
 
 
-@check("PRV-CFG-001", "ERR-SHAPE-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "PRV-CFG-001",
+    shape=("PRV-CFG-001", "ERR-SHAPE-002", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_a_provider_names_exactly_one_authorization_server(
     proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -373,20 +387,38 @@ def test_a_provider_names_exactly_one_authorization_server(
             response = world.admin("POST", "/v1/providers/oauth2", {**body, "name": name})
             if response.status_code == 201:
                 world.adopt_provider(name)
-            if response.status_code not in (400,):
-                failures.append(f"{label}: HTTP {response.status_code}")
+            try:
+                refused(response, label, expected=f"HTTP 400 validation_failed naming {field_name}")
+            except ConformanceFailure as error:
+                failures.append(f"{label}: {str(error).splitlines()[-1]}")
                 continue
-            problem = json_object(response, "the problem")
-            errors = problem.get("errors") or []
-            fields = " ".join(str(e.get("field", "")) for e in errors if isinstance(e, dict))
-            if problem.get("code") not in ("validation_failed", "invalid_request_body"):
-                failures.append(f"{label}: code {problem.get('code')!r}")
-            elif field_name not in fields and field_name not in str(problem.get("detail")):
-                failures.append(f"{label}: the error does not name {field_name} ({fields!r})")
+            with error_shape():
+                _names_the_field(response, label, field_name)
     assert not failures, "; ".join(failures)
 
 
-@check("PRV-CFG-003", "VLT-LEAK-001", "PRV-KEY-001", needs=FLOWS, profiles=PROFILES)
+def _names_the_field(response: httpx.Response, what: str, field_name: str) -> None:
+    """A 400 validation_failed (or invalid_request_body) naming ``field_name`` in
+    ``errors[]`` or its ``detail`` (PRV-CFG-001, ERR-SHAPE-002)."""
+    if response.status_code != 400:
+        raise ConformanceFailure(f"{what}: HTTP {response.status_code} (expected 400)")
+    problem = json_object(response, "the problem")
+    errors = problem.get("errors") or []
+    fields = " ".join(str(e.get("field", "")) for e in errors if isinstance(e, dict))
+    if problem.get("code") not in ("validation_failed", "invalid_request_body"):
+        raise ConformanceFailure(f"{what}: code {problem.get('code')!r}")
+    if field_name not in fields and field_name not in str(problem.get("detail")):
+        raise ConformanceFailure(f"{what}: the error does not name {field_name} ({fields!r})")
+
+
+@check(
+    "PRV-CFG-003",
+    "VLT-LEAK-001",
+    "PRV-KEY-001",
+    shape=("PRV-CFG-003", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_provider_secrets_are_write_only(
     proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -435,7 +467,12 @@ def test_provider_secrets_are_write_only(
         )
 
 
-@check("PRV-KEY-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "PRV-KEY-001",
+    shape=("PRV-KEY-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_api_key_providers_are_managed_on_the_control_plane(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -480,7 +517,12 @@ def test_api_key_providers_are_managed_on_the_control_plane(
         )
 
 
-@check("PRV-VEND-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "PRV-VEND-001",
+    shape=("PRV-VEND-001", "ERR-SHAPE-001", "ERR-SHAPE-002", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_presets_resolve_the_vendors_endpoints_and_check_the_tenant(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -528,14 +570,15 @@ def test_presets_resolve_the_vendors_endpoints_and_check_the_tenant(
                 world.adopt_provider(other)
                 failures.append(f"{label}: created")
                 continue
-            try:
+            try:  # the refusal; its shape (400 validation_failed naming tenant) apart
                 problem = expect_problem(response, 400, "validation_failed", label)
             except ConformanceFailure as error:
                 failures.append(str(error).splitlines()[0])
                 continue
-            fields = json_object(response, "problem").get("errors") or []
-            if "tenant" not in str(fields) and "tenant" not in str(problem.get("detail")):
-                failures.append(f"{label}: the error does not name tenant")
+            with error_shape():
+                fields = problem.get("errors") or []
+                if "tenant" not in str(fields) and "tenant" not in str(problem.get("detail")):
+                    raise ConformanceFailure(f"{label}: the error does not name tenant")
         assert not failures, "; ".join(failures)
 
 
@@ -608,7 +651,13 @@ def test_client_authentication_is_exactly_the_configured_method(world: VaultWorl
     assert not failures, "; ".join(failures)
 
 
-@check("PRV-CFG-004", "VLT-RVK-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "PRV-CFG-004",
+    "VLT-RVK-001",
+    shape=("PRV-CFG-004", "VLT-SESS-004", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_deleting_a_provider_deletes_its_credentials(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -649,12 +698,18 @@ def test_deleting_a_provider_deletes_its_credentials(
 # -- the resource-token request (VLT-REQ-*, VLT-RES-001, VLT-SESS-002) -----------------------------
 
 
-@check("VLT-REQ-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-REQ-001",
+    shape=("VLT-REQ-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_requests_are_validated_in_order_before_any_upstream_call(
     proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """Malformed body, then the WAT, the provider, the flow, the scopes, the return URL;
-    the first failure answers and nothing reaches the provider (VLT-REQ-001)."""
+    each request is refused and nothing reaches the provider; the answer is the first
+    failure's status and code (VLT-REQ-001)."""
     x, y = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -743,7 +798,7 @@ def test_requests_are_validated_in_order_before_any_upstream_call(
         failures = []
         for label, make, status, code in cases:
             response = make() if callable(make) else make
-            try:
+            try:  # the refusal; which status and code (the order) is its shape
                 expect_problem(response, status, code, label)
             except ConformanceFailure as error:
                 failures.append(f"{label}: {str(error).splitlines()[-1]}")
@@ -755,7 +810,13 @@ def test_requests_are_validated_in_order_before_any_upstream_call(
         assert not failures, "; ".join(failures)
 
 
-@check("VLT-REQ-002", "ERR-SHAPE-002", needs=FLOWS, profiles=PROFILES, catalog="VLT-02")
+@check(
+    "VLT-REQ-002",
+    shape=("VLT-REQ-002", "ERR-SHAPE-001", "ERR-SHAPE-002", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+    catalog="VLT-02",
+)
 def test_scopes_beyond_the_provider_are_refused_in_every_flow(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -775,16 +836,18 @@ def test_scopes_beyond_the_provider_are_refused_in_every_flow(
         before = ref.mock.seq()
         for flow, user in (("user_federation", a), ("m2m", None)):
             response = _request(world, x, user, ref, [*allowed, *beyond], flow=flow)
-            try:
+            try:  # the refusal; 400 scope_not_allowed listing the scopes is its shape
                 problem = expect_problem(response, 400, "scope_not_allowed", f"{flow} request")
             except ConformanceFailure as error:
                 failures.append(f"{flow}: {str(error).splitlines()[-1]}")
                 continue
-            named = _named_scopes(problem, [*allowed, *beyond])
-            if named != set(beyond):
-                failures.append(
-                    f"{flow}: errors[] names {sorted(named)}, not exactly {sorted(beyond)}"
-                )
+            with error_shape():
+                named = _named_scopes(problem, [*allowed, *beyond])
+                if named != set(beyond):
+                    raise ConformanceFailure(
+                        f"{flow}: errors[] names {sorted(named)}, not exactly {sorted(beyond)} "
+                        "(VLT-REQ-002, ERR-SHAPE-002)"
+                    )
         if ref.mock.requests(after=before):
             failures.append("the refused requests reached the provider")
     assert not failures, "; ".join(failures)
@@ -805,12 +868,18 @@ def _named_scopes(problem: dict[str, Any], requested: list[str]) -> set[str]:
     return named
 
 
-@check("VLT-REQ-003", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-REQ-003",
+    shape=("VLT-REQ-003", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_custom_parameters_cannot_override_the_protocol(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
-    """custom_parameters naming a parameter the service sets is 400 validation_failed; an
-    allowed one reaches the authorization request (VLT-REQ-003)."""
+    """custom_parameters naming a parameter the service sets, or with a malformed key or
+    value, is 400 validation_failed; an allowed one reaches the authorization request
+    (VLT-REQ-003)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -830,28 +899,38 @@ def test_custom_parameters_cannot_override_the_protocol(
             "nonce",
         ):
             response = _request(world, x, a, ref, custom_parameters={name: "kit"})
-            if response.status_code != 400 or response.json().get("code") != "validation_failed":
-                failures.append(f"{name}: HTTP {response.status_code}")
+            try:  # the refusal; its shape (400 validation_failed) is recorded apart
+                expect_problem(response, 400, "validation_failed", f"custom parameter {name}")
+            except ConformanceFailure as error:
+                failures.append(f"{name}: {str(error).splitlines()[-1]}")
         for label, params in {
             "a key with spaces": {"a b": "x"},
             "an empty value": {"login": ""},
         }.items():
             response = _request(world, x, a, ref, custom_parameters=params)
-            if response.status_code != 400:
-                failures.append(f"{label}: HTTP {response.status_code}")
+            try:
+                expect_problem(response, 400, "validation_failed", label)
+            except ConformanceFailure as error:
+                failures.append(f"{label}: {str(error).splitlines()[-1]}")
         session, _ = _start(world, x, a, ref, custom_parameters={"login_hint": "kit-hint"})
         if session.params.get("login_hint") != ["kit-hint"]:
             failures.append("an allowed custom parameter is not in the authorization URL")
     assert not failures, "; ".join(failures)
 
 
-@check("VLT-RES-001", "VLT-CB-004", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-RES-001",
+    "VLT-CB-004",
+    shape=("VLT-RES-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_resource_indicators_are_validated_and_sent_in_every_request(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
-    """resources must be absolute URIs without fragment (else 400 naming resources); each is
-    sent as a resource parameter in the authorization request, the code redemption and the
-    client-credentials request (RFC 8707 §2; VLT-RES-001)."""
+    """resources must be absolute URIs without fragment (else 400 validation_failed naming
+    resources); each is sent as a resource parameter in the authorization request, the code
+    redemption and the client-credentials request (RFC 8707 §2; VLT-RES-001)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -861,8 +940,13 @@ def test_resource_indicators_are_validated_and_sent_in_every_request(
     with control.bracket():
         for value in ("api/relative", resource + "#section"):
             response = _request(world, x, a, ref, resources=[value])
-            if response.status_code != 400 or "resources" not in response.text:
-                failures.append(f"{value!r}: HTTP {response.status_code}, resources not named")
+            try:  # the refusal; 400 validation_failed naming resources is its shape
+                expect_problem(response, 400, "validation_failed", f"resources [{value!r}]")
+            except ConformanceFailure as error:
+                failures.append(f"{value!r}: {str(error).splitlines()[-1]}")
+                continue
+            with error_shape():
+                assert "resources" in response.text, f"{value!r}: the error does not name resources"
         before = ref.mock.seq()
         _obtain(world, x, a, ref, resources=[resource])
         auth = ref.mock.requests("authorize", after=before)
@@ -883,7 +967,14 @@ def test_resource_indicators_are_validated_and_sent_in_every_request(
     assert not failures, "; ".join(failures)
 
 
-@check("VLT-SESS-002", "VLT-CB-005", needs=FLOWS, profiles=PROFILES, catalog="OA-02")
+@check(
+    "VLT-SESS-002",
+    "VLT-CB-005",
+    shape=("VLT-SESS-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+    catalog="OA-02",
+)
 def test_the_return_url_must_match_exactly(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -904,20 +995,19 @@ def test_the_return_url_must_match_exactly(
     )
     failures = []
     with control.bracket():
-        for label, variant in listener.variants().items():
-            response = _request(world, x, a, ref, return_url=variant)
-            if (
-                _starts_session(response)
-                or response.status_code != 400
-                or (response.json().get("code") != "return_url_not_allowed")
-            ):
-                failures.append(f"{label}: HTTP {response.status_code}")
-        for label, workload in (("two registered, none named", two), ("none registered", none)):
-            response = _request(world, workload, a, ref)
-            if response.status_code != 400 or response.json().get("code") != (
-                "return_url_not_allowed"
-            ):
-                failures.append(f"{label}: HTTP {response.status_code}")
+        refusals = [
+            (label, _request(world, x, a, ref, return_url=variant))
+            for label, variant in listener.variants().items()
+        ]
+        refusals += [
+            (label, _request(world, workload, a, ref))
+            for label, workload in (("two registered, none named", two), ("none registered", none))
+        ]
+        for label, response in refusals:
+            try:  # the refusal (no session); 400 return_url_not_allowed is its shape
+                expect_problem(response, 400, "return_url_not_allowed", f"return URL: {label}")
+            except ConformanceFailure as error:
+                failures.append(f"{label}: {str(error).splitlines()[-1]}")
         chosen = _request(world, two, a, ref, return_url=listener.url + "/second")
         session = world.flows.expect_session(chosen, "the second registered return URL")
         response = world.flows.callback(world.flows.authorize(ref.mock, session, a))
@@ -1038,13 +1128,19 @@ def test_the_code_verifier_stays_with_the_service(world: VaultWorld) -> None:
 # -- the callback (VLT-CB-*, VLT-STATE-002) --------------------------------------------------------
 
 
-@check("VLT-CB-001", "VLT-CB-006", "ERR-CB-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-CB-001",
+    shape=("VLT-CB-001", "VLT-CB-006", "ERR-CB-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_a_missing_or_forged_state_gets_an_error_page_and_nothing_else(
     proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
 ) -> None:
-    """A callback without state, or with one the service never issued, is a 400 HTML page
-    (no-store, no-referrer, no script or form, the cause named, reflected values escaped),
-    never a redirect, and no code is redeemed (VLT-CB-001, VLT-CB-006)."""
+    """A callback without state, or with one the service never issued, is refused:
+    never a redirect, no code is redeemed, the pending session is unchanged (VLT-CB-001);
+    the refusal is a 400 HTML page (no-store, no-referrer, no script or form, the cause
+    named, reflected values escaped: VLT-CB-006, ERR-CB-001)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -1064,13 +1160,22 @@ def test_a_missing_or_forged_state_gets_an_error_page_and_nothing_else(
             callback, params={"code": probe, "state": probe, "error_description": probe}
         )
         _error_page(reflected, None, "a callback with markup in its parameters")
-        assert probe not in reflected.text, "a reflected value is not HTML-escaped"
+        with error_shape():
+            assert probe not in reflected.text, "a reflected value is not HTML-escaped (VLT-CB-006)"
         _no_redemption(ref.mock, before, "forged callbacks")
         poll = _request(world, x, a, ref, session_uri=session.session_uri)
         assert _starts_session(poll), "the forged callbacks changed the pending session"
 
 
-@check("VLT-STATE-002", "VLT-CB-001", "VLT-CB-004", needs=FLOWS, profiles=PROFILES, catalog="OA-01")
+@check(
+    "VLT-STATE-002",
+    "VLT-CB-001",
+    "VLT-CB-004",
+    shape=("VLT-CB-001", "VLT-CB-006", "ERR-CB-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+    catalog="OA-01",
+)
 def test_the_state_is_single_use_and_a_code_is_redeemed_once(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1093,7 +1198,22 @@ def test_the_state_is_single_use_and_a_code_is_redeemed_once(
     del wat
 
 
-@check("VLT-SESS-005", "VLT-CB-001", "VLT-BIND-003", needs=TIMED, profiles=PROFILES)
+@check(
+    "VLT-SESS-005",
+    "VLT-CB-001",
+    "VLT-BIND-003",
+    shape=(
+        "VLT-SESS-005",
+        "VLT-BIND-003",
+        "VLT-CB-001",
+        "VLT-CB-006",
+        "ERR-CB-001",
+        "ERR-SHAPE-001",
+        "ERR-CODE-001",
+    ),
+    needs=TIMED,
+    profiles=PROFILES,
+)
 def test_an_expired_session_is_refused_everywhere(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1117,14 +1237,27 @@ def test_an_expired_session_is_refused_everywhere(
         expect_problem(done, 400, "session_expired", "completing an expired session")
 
 
-@check("VLT-CB-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-CB-002",
+    shape=(
+        "VLT-CB-002",
+        "VLT-CB-001",
+        "VLT-CB-006",
+        "ERR-CB-001",
+        "ERR-SHAPE-001",
+        "ERR-CODE-001",
+    ),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_a_provider_error_fails_the_session_and_returns_to_the_app(
     proctor_target: Target, world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """error=access_denied consumes the state, redeems nothing, sends the browser to the
     return URL with session_id and error, and later polls and completions get 400
-    session_failed with reason access_denied; an error code with characters RFC 6749
-    forbids becomes invalid_provider_response (VLT-CB-002)."""
+    session_failed with reason access_denied; a second callback with the state gets the
+    error page; an error code with characters RFC 6749 forbids becomes
+    invalid_provider_response (VLT-CB-002)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -1152,31 +1285,40 @@ def test_a_provider_error_fails_the_session_and_returns_to_the_app(
             except ConformanceFailure as failure:
                 failures.append(str(failure).splitlines()[0])
                 continue
-            if query.get("error") != [reported] or query.get("custom_state") != ["kit-ctx"]:
+            if query.get("custom_state") != ["kit-ctx"]:
                 failures.append(f"error={error}: returned {query}")
+            with error_shape():  # the code the application is told
+                assert query.get("error") == [reported], f"error={error}: returned {query}"
             if "evil.example" in response.headers.get("location", ""):
                 failures.append("error_uri was used as the redirect target")
             _no_redemption(ref.mock, before, f"error={error}")
             poll = _request(world, x, a, ref, session_uri=session.session_uri)
             done = world.flows.complete(x, session.session_uri, user=a)
             for label, answer in (("poll", poll), ("completion", done)):
-                if (
-                    answer.status_code != 400
-                    or answer.json().get("code") != "session_failed"
-                    or (answer.json().get("reason") != reported)
-                ):
-                    failures.append(f"{label} after error={error}: {answer.text[:120]}")
+                what = f"the {label} after error={error}"
+                try:  # the refusal; 400 session_failed with the reason is its shape
+                    problem = expect_problem(answer, 400, "session_failed", what)
+                except ConformanceFailure as failure:
+                    failures.append(str(failure).splitlines()[0])
+                    continue
+                with error_shape():
+                    if problem.get("reason") != reported:
+                        raise ConformanceFailure(
+                            f"{what}: session_failed carries the provider's code as reason",
+                            expected=reported,
+                            observed=repr(problem.get("reason")),
+                        )
             again = world.flows.callback(
                 f"{callback}?state={quote(session.param('state') or '')}&code=kit"
             )
-            if again.status_code != 400:
-                failures.append(
-                    f"the failed session's state was accepted again: {again.status_code}"
-                )
+            try:
+                _error_page(again, None, "a second callback with the failed session's state")
+            except ConformanceFailure as failure:
+                failures.append(str(failure).splitlines()[0])
     assert not failures, "; ".join(failures)
 
 
-@check("VLT-CB-003", needs=FLOWS, profiles=PROFILES)
+@check("VLT-CB-003", shape=("VLT-CB-003",), needs=FLOWS, profiles=PROFILES)
 def test_a_mismatched_issuer_fails_the_session(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1191,9 +1333,10 @@ def test_a_mismatched_issuer_fails_the_session(
     with control.bracket():
         before = ref.mock.seq()
         response = world.flows.callback(callback_url + "&iss=" + quote("https://evil.example"))
-        query = world.flows.expect_return(response, session, "a callback with a foreign iss")
-        assert query.get("error") == ["iss_mismatch"], f"error {query.get('error')}"
         _no_redemption(ref.mock, before, "a callback with a foreign iss")
+        query = world.flows.expect_return(response, session, "a callback with a foreign iss")
+        with error_shape():  # the reason the session failed
+            assert query.get("error") == ["iss_mismatch"], f"error {query.get('error')}"
 
 
 @check("VLT-CB-005", "VLT-CB-006", needs=FLOWS, profiles=PROFILES, catalog="OA-02")
@@ -1235,7 +1378,15 @@ def test_the_browser_goes_back_only_to_the_registered_return_url(world: VaultWor
 # -- completion (VLT-BIND-*, VLT-PART-002, VLT-SESS-004) -------------------------------------------
 
 
-@check("VLT-BIND-002", "VLT-BIND-001", "VLT-RVK-001", "CNS-REC-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-BIND-002",
+    "VLT-BIND-001",
+    "VLT-RVK-001",
+    "CNS-REC-002",
+    shape=("VLT-BIND-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_completion_by_another_user_gets_nothing(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1250,8 +1401,8 @@ def test_completion_by_another_user_gets_nothing(
     control = _session_control(positive_control, world, x, a, world.provider())
     with control.bracket():
         before = ref.mock.seq()
-        refused = world.flows.complete(x, session.session_uri, user=b)
-        expect_problem(refused, 403, "session_user_mismatch", "completion by another user")
+        mismatch = world.flows.complete(x, session.session_uri, user=b)
+        expect_problem(mismatch, 403, "session_user_mismatch", "completion by another user")
         hints = _revokes(ref.mock, before)
         assert "access_token" in hints, f"the pending tokens were not revoked upstream ({hints})"
         for who in (a, b):
@@ -1266,7 +1417,13 @@ def test_completion_by_another_user_gets_nothing(
         assert not _consents(world, provider=ref.name), "a consent was created"
 
 
-@check("VLT-BIND-003", "VLT-BIND-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-BIND-003",
+    "VLT-BIND-001",
+    shape=("VLT-BIND-003", "VLT-BIND-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_completion_at_the_wrong_moment(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1295,12 +1452,19 @@ def test_completion_at_the_wrong_moment(
     expect_problem(unknown, 404, "session_not_found", "an unknown session")
 
 
-@check("VLT-BIND-001", "VLT-BIND-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-BIND-001",
+    "VLT-BIND-002",
+    shape=("VLT-BIND-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_a_user_id_session_is_completed_with_the_same_user_id(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """A session started with a WAT bound to a user ID is completed with that user_id, not
-    with another one nor with a user token (VLT-BIND-001, VLT-BIND-002)."""
+    with another one nor with a user token: those are 403 session_user_mismatch
+    (VLT-BIND-001, VLT-BIND-002)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -1318,8 +1482,10 @@ def test_a_user_id_session_is_completed_with_the_same_user_id(
             )
             world.flows.run_to_callback(ref.mock, session, a)
             answer = world.flows.complete(x, session.session_uri, **kwargs)
-            if answer.status_code != 403 or answer.json().get("code") != "session_user_mismatch":
-                mismatched.append(f"{label}: HTTP {answer.status_code}")
+            try:  # the refusal; its shape (403 session_user_mismatch) is recorded apart
+                expect_problem(answer, 403, "session_user_mismatch", f"completion with {label}")
+            except ConformanceFailure as error:
+                mismatched.append(f"{label}: {str(error).splitlines()[-1]}")
         assert not mismatched, "; ".join(mismatched)
         session = world.flows.expect_session(
             world.flows.resource_token(x, wat, provider=ref.name, scopes=_first_scope(ref))
@@ -1334,13 +1500,20 @@ def test_a_user_id_session_is_completed_with_the_same_user_id(
         )
 
 
-@check("VLT-PART-002", "ERR-RULE-005", needs=FLOWS, profiles=PROFILES, catalog="VLT-01")
+@check(
+    "VLT-PART-002",
+    shape=("VLT-PART-002", "ERR-RULE-005", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+    catalog="VLT-01",
+)
 def test_sessions_of_other_workloads_users_and_providers_do_not_exist(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
-    """Another workload, another user or another provider naming a session gets exactly the
-    answer for an unknown session (404 session_not_found, bodies equal but request_id), in
-    polls and completions, and the session is unaffected (VLT-PART-002)."""
+    """Another workload, another user or another provider naming a session is refused:
+    in polls and completions, and the session is unaffected; the refusal is exactly the
+    answer for an unknown session (404 session_not_found, bodies equal but request_id:
+    VLT-PART-002, ERR-RULE-005)."""
     x, y = _workloads(world)
     a, b = _users(world)
     ref, other = world.provider(), world.provider(world.second_mock())
@@ -1351,36 +1524,56 @@ def test_sessions_of_other_workloads_users_and_providers_do_not_exist(
     control = _session_control(positive_control, world, x, a, world.provider())
     with control.bracket():
 
-        def poll(workload: Workload, user: VaultUser, provider: ProviderRef, uri: str) -> Any:
-            return _problem_body(_request(world, workload, user, provider, session_uri=uri))
+        def poll(
+            workload: Workload, user: VaultUser, provider: ProviderRef, uri: str
+        ) -> httpx.Response:
+            return _request(world, workload, user, provider, session_uri=uri)
 
-        def complete(workload: Workload, user: VaultUser, uri: str) -> Any:
-            return _problem_body(world.flows.complete(workload, uri, user=user))
+        def complete(workload: Workload, user: VaultUser, uri: str) -> httpx.Response:
+            return world.flows.complete(workload, uri, user=user)
 
-        reference = poll(y, a, ref, unknown)
-        assert reference.get("code") == "session_not_found", f"unknown session: {reference}"
-        answers = {
-            "poll by another workload": poll(y, a, ref, session.session_uri),
-            "poll by another user": poll(x, b, ref, session.session_uri),
-            "poll naming another provider": poll(x, a, other, session.session_uri),
-        }
+        unknown_poll = poll(y, a, ref, unknown)
+        expect_problem(unknown_poll, 404, "session_not_found", "a poll of an unknown session")
         unknown_completion = complete(y, a, unknown)
-        completions = {
-            "completion by another workload": complete(y, a, session.session_uri),
+        refused(unknown_completion, "completing an unknown session", expected="HTTP 404")
+        foreign = {
+            "poll by another workload": (poll(y, a, ref, session.session_uri), unknown_poll),
+            "poll by another user": (poll(x, b, ref, session.session_uri), unknown_poll),
+            "poll naming another provider": (
+                poll(x, a, other, session.session_uri),
+                unknown_poll,
+            ),
+            "completion by another workload": (
+                complete(y, a, session.session_uri),
+                unknown_completion,
+            ),
         }
-        differing = [k for k, v in answers.items() if v != reference]
-        differing += [k for k, v in completions.items() if v != unknown_completion]
-        assert not differing, f"answers that differ from an unknown session's: {differing}"
+        for label, (answer, _) in foreign.items():
+            refused(answer, f"a {label}", expected="HTTP 404 session_not_found")
+        with error_shape():  # VLT-PART-002, ERR-RULE-005: no existence oracle
+            differing = [
+                label
+                for label, (answer, unknown_answer) in foreign.items()
+                if _problem_body(answer) != _problem_body(unknown_answer)
+            ]
+            assert not differing, f"answers that differ from an unknown session's: {differing}"
     world.flows.run_to_callback(ref.mock, session, a)
     done = world.flows.complete(x, session.session_uri, user=a)
     assert done.status_code == 200, "the session was affected by the foreign requests"
 
 
-@check("VLT-SESS-004", "VLT-SESS-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-SESS-004",
+    "VLT-SESS-001",
+    shape=("VLT-SESS-004", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_polling_answers_in_progress_then_the_token(world: VaultWorld) -> None:
     """Until completion a poll answers the same session (also after the callback); wider
-    scopes are 400 validation_failed; once completed, the token, also to a new WAT of the
-    same workload and user; a poll never starts a session (VLT-SESS-004)."""
+    scopes are 400 validation_failed and an unknown session URI 404 session_not_found;
+    once completed, the token, also to a new WAT of the same workload and user; a poll
+    never starts a session (VLT-SESS-004)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -1402,9 +1595,17 @@ def test_polling_answers_in_progress_then_the_token(world: VaultWorld) -> None:
     world.flows.run_to_callback(ref.mock, session, a)
     answer = json_object(poll(wat), "a poll")
     assert answer == session.body, "a poll after the callback is not the same session"
-    wider = poll(wat, scopes=ref.scopes)
     if len(ref.scopes) > 1:
+        wider = poll(wat, scopes=ref.scopes)
         expect_problem(wider, 400, "validation_failed", "a poll with wider scopes")
+    unknown = world.flows.resource_token(
+        x,
+        wat,
+        provider=ref.name,
+        scopes=_first_scope(ref),
+        session_uri=SESSION_URI_PREFIX + "A" * 43,
+    )
+    expect_problem(unknown, 404, "session_not_found", "a poll of an unknown session")
     done = world.flows.complete(x, session.session_uri, user=a)
     assert done.status_code == 200, f"completion: HTTP {done.status_code}"
     token = world.flows.expect_token(poll(world.flows.wat(x, user=a)), "a poll with a new WAT")
@@ -1541,7 +1742,12 @@ def test_concurrent_requests_share_one_refresh(world: VaultWorld) -> None:
     assert len(tokens) == 1, f"the concurrent requests got {len(tokens)} different tokens"
 
 
-@check("VLT-REF-003", needs=TIMED, profiles=PROFILES)
+@check(
+    "VLT-REF-003",
+    shape=("VLT-REF-003", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=TIMED,
+    profiles=PROFILES,
+)
 def test_a_rejected_refresh_falls_through_and_an_outage_changes_nothing(
     world: VaultWorld,
 ) -> None:
@@ -1628,7 +1834,12 @@ def test_a_cached_m2m_token_is_replaced_shortly_before_expiry(world: VaultWorld)
     assert len(ref.mock.token_requests("client_credentials", after=before)) == 1
 
 
-@check("VLT-APIK-001", "ERR-RULE-005", needs=NEEDS, profiles=PROFILES)
+@check(
+    "VLT-APIK-001",
+    shape=("VLT-APIK-001", "ERR-RULE-005", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_api_keys_only_for_allowed_workloads(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1644,16 +1855,17 @@ def test_api_keys_only_for_allowed_workloads(
         expect=lambda r: r.status_code == 200 and r.json() == {"api_key": key},
     )
     with control.bracket():
-        refused = world.flows.api_key(y, y_wat, name)
-        expect_problem(refused, 404, "provider_not_found", "a workload not allowed")
+        not_allowed = world.flows.api_key(y, y_wat, name)
+        expect_problem(not_allowed, 404, "provider_not_found", "a workload not allowed")
         unknown = world.flows.api_key(y, y_wat, world.name("no-such-key"))
         expect_problem(unknown, 404, "provider_not_found", "an unknown API-key provider")
-        assert _problem_body(refused) == _problem_body(unknown), (
-            "'not allowed' and 'unknown' answers differ (an existence oracle)"
-        )
+        with error_shape():  # ERR-RULE-005: no existence oracle
+            assert _problem_body(not_allowed) == _problem_body(unknown), (
+                "'not allowed' and 'unknown' answers differ (an existence oracle)"
+            )
         stolen = world.flows.api_key(y, x_wat, name)
         expect_problem(stolen, 401, "token_invalid", "another workload's WAT")
-        for answer in (refused, unknown, stolen):
+        for answer in (not_allowed, unknown, stolen):
             assert key not in answer.text, "the API key is in an error body"
 
 
@@ -1671,13 +1883,20 @@ def _alias_origin(url: str) -> str | None:
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
-@check("PRV-CFG-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "PRV-CFG-002",
+    shape=("PRV-CFG-002", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_a_discovery_document_for_another_issuer_is_not_used(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """The mock's metadata fetched under another name of its host names an issuer other
     than the one the discovery URL implies: no endpoint of it is used, and a request
-    needing the provider fails with 502 upstream_error (PRV-CFG-002)."""
+    needing the provider fails with 502 upstream_error (PRV-CFG-002); a target that
+    refuses the provider when it is saved answers 400 validation_failed or 502
+    upstream_error."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     mock = world.mock()
@@ -1692,7 +1911,10 @@ def test_a_discovery_document_for_another_issuer_is_not_used(
         if created.status_code == 201:
             world.adopt_provider(name)
         elif created.status_code in (400, 502):
-            return  # refused when saved: its endpoints are never used either
+            # refused when saved: its endpoints are never used either
+            code = "validation_failed" if created.status_code == 400 else "upstream_error"
+            expect_problem(created, created.status_code, code, "saving the provider")
+            return
         else:
             raise ConformanceFailure(
                 "a provider whose metadata names another issuer", observed=created.text[:200]
@@ -1701,8 +1923,10 @@ def test_a_discovery_document_for_another_issuer_is_not_used(
         failures = []
         for flow, user in (("user_federation", a), ("m2m", None)):
             answer = _request(world, x, user, name, mock.scopes[:1], flow=flow)
-            if answer.status_code != 502 or answer.json().get("code") != "upstream_error":
-                failures.append(f"{flow}: HTTP {answer.status_code} (expected 502 upstream_error)")
+            try:  # the refusal; its shape (502 upstream_error) is recorded apart
+                expect_problem(answer, 502, "upstream_error", f"a {flow} request")
+            except ConformanceFailure as error:
+                failures.append(f"{flow}: {str(error).splitlines()[-1]}")
         used = [e.get("endpoint") for e in mock.requests(after=before)]
         used = [e for e in used if e in ("authorize", "token", "revoke", "introspect")]
         if used:
@@ -1710,13 +1934,20 @@ def test_a_discovery_document_for_another_issuer_is_not_used(
         assert not failures, "; ".join(failures)
 
 
-@check("VLT-CLI-002", "ERR-RULE-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-CLI-002",
+    "ERR-RULE-002",
+    shape=("VLT-CLI-002", "VLT-CB-004", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_an_unusable_token_response_is_502_and_stores_nothing(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """A token response that is truncated JSON, or a 5xx, is 502 upstream_error whose body
     does not reproduce the provider's; nothing is stored, so the next request asks the
-    provider again (VLT-CLI-002)."""
+    provider again (VLT-CLI-002); a failed code redemption fails the session with
+    code_redemption_failed (VLT-CB-004)."""
     x, _ = _workloads(world)
     a, _ = _users(world)
     ref = world.provider()
@@ -1735,10 +1966,13 @@ def test_an_unusable_token_response_is_502_and_stores_nothing(
                 answer = _request(world, x, None, ref, flow="m2m")
             finally:
                 mock.clear_faults()
-            if answer.status_code != 502 or answer.json().get("code") != "upstream_error":
-                failures.append(f"{label}: HTTP {answer.status_code} (expected 502)")
-            elif "access_token" in answer.text or "{" in str(answer.json().get("detail", "")):
-                failures.append(f"{label}: the problem reproduces the provider's response")
+            try:  # the refusal; its shape (502 upstream_error) is recorded apart
+                expect_problem(answer, 502, "upstream_error", f"a token response of {label}")
+            except ConformanceFailure as error:
+                failures.append(f"{label}: {str(error).splitlines()[-1]}")
+            else:
+                if "access_token" in answer.text or "{" in _detail(answer):
+                    failures.append(f"{label}: the problem reproduces the provider's response")
             retried = _request(world, x, None, ref, flow="m2m")
             sent = mock.token_requests("client_credentials", after=before)
             if not _returns_token(retried) or len(sent) != 2:
@@ -1750,9 +1984,20 @@ def test_an_unusable_token_response_is_502_and_stores_nothing(
         finally:
             mock.clear_faults()
         query = world.flows.expect_return(response, session, "a failed code redemption")
-        if query.get("error") != ["code_redemption_failed"]:
-            failures.append(f"a failed redemption returned error={query.get('error')}")
+        with error_shape():  # the reason the session failed (VLT-CB-004)
+            assert query.get("error") == ["code_redemption_failed"], (
+                f"a failed redemption returned error={query.get('error')}"
+            )
     assert not failures, "; ".join(failures)
+
+
+def _detail(response: httpx.Response) -> str:
+    """A problem's ``detail`` (empty when the body is no JSON object)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    return str(body.get("detail", "")) if isinstance(body, dict) else ""
 
 
 @check("VLT-RVK-002", "VLT-RVK-001", "CNS-REV-003", needs=[*FLOWS, "consent"], profiles=PROFILES)
@@ -1810,7 +2055,14 @@ def _trust_the_users_idp(world: VaultWorld, mock: MockProvider) -> None:
     mock.put_config({**config, "vendor": {**vendor, "trusted_issuers": trusted}})
 
 
-@check("VLT-OBO-001", "VLT-OBO-002", "CNS-REC-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-OBO-001",
+    "VLT-OBO-002",
+    "CNS-REC-002",
+    shape=("VLT-OBO-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_on_behalf_of_exchanges_the_bound_user_token_and_only_that(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -1980,7 +2232,12 @@ def test_private_key_jwt_assertions_are_fresh_and_signed_by_the_service(
             assert len(set(jtis)) == len(jtis), "an assertion was reused (the same jti)"
 
 
-@check("VLT-CLI-001", needs=FLOWS, profiles=PROFILES)
+@check(
+    "VLT-CLI-001",
+    shape=("VLT-CLI-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_back_channel_redirects_are_not_followed(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
@@ -2020,14 +2277,21 @@ def test_back_channel_redirects_are_not_followed(
             assert not followed, "the service followed the redirect to the real token endpoint"
 
 
-@check("PRV-VEND-004", "PRV-VEND-002", "VLT-CLI-002", needs=FLOWS, profiles=PROFILES)
+@check(
+    "PRV-VEND-004",
+    "PRV-VEND-002",
+    "VLT-CLI-002",
+    shape=("VLT-CB-004",),
+    needs=FLOWS,
+    profiles=PROFILES,
+)
 def test_github_responses_are_normalised(
     world: VaultWorld, positive_control: ControlFactory
 ) -> None:
     """A github preset pointed at the kit's GitHub mock: the token request asks for JSON,
     the comma-separated scope is split, a token without expires_in never expires
-    (expires_at null), and an error answered with HTTP 200 fails the session instead of
-    storing anything (PRV-VEND-004)."""
+    (expires_at null), and an error answered with HTTP 200 fails the session (with
+    code_redemption_failed, VLT-CB-004) instead of storing anything (PRV-VEND-004)."""
     mock = world.mocks.get("github")
     if mock is None:
         pytest.skip("no GitHub mock among suite_options.vault.providers")
@@ -2060,9 +2324,10 @@ def test_github_responses_are_normalised(
             world.target.url("/oauth2/callback") + f"?state={quote(state)}&code=kit-bogus-code"
         )
         query = world.flows.expect_return(response, session, "a GitHub error answered 200")
-        assert query.get("error") == ["code_redemption_failed"], f"error {query.get('error')}"
         again = _request(world, x, a, ref, scopes)
         assert _token_of(again) == token["access_token"], "the GitHub error replaced the token"
+        with error_shape():  # the reason the session failed
+            assert query.get("error") == ["code_redemption_failed"], f"error {query.get('error')}"
 
 
 # -- isolation and leaks (VLT-PART-001, VLT-LEAK-*, catalog VLT-01..04) ----------------------------

@@ -22,6 +22,7 @@ import httpx
 from proctor.conformance.checks import check
 from proctor.conformance.config import Profile
 from proctor.conformance.controls import ControlFactory, PositiveControl
+from proctor.conformance.error_shape import error_shape
 from proctor.conformance.errors import ConformanceFailure
 from proctor.conformance.identity import expected_identity
 from proctor.conformance.native import challenges, expect_problem, issue_wat, json_object
@@ -78,6 +79,16 @@ def _without_request_id(response: httpx.Response) -> dict[str, Any]:
     body = json_object(response, "the problem")
     body.pop("request_id", None)
     return body
+
+
+def _invalid_token_challenge(response: httpx.Response, what: str) -> None:
+    """ERR-BEARER-002: a 401 about a token in the body carries ``Bearer error="invalid_token"``."""
+    bearer = [params for scheme, params in challenges(response) if scheme == "bearer"]
+    if not any(params.get("error") == "invalid_token" for params in bearer):
+        raise ConformanceFailure(
+            f'{what}: the 401 carries Bearer error="invalid_token" (ERR-BEARER-002)',
+            observed=repr(response.headers.get_list("www-authenticate")),
+        )
 
 
 def _check_response(response: httpx.Response) -> dict[str, Any]:
@@ -156,12 +167,18 @@ def test_a_wat_for_a_user_token_binds_that_user(
         raise ConformanceFailure("the response returns the user's token (WAT-PASS-001)")
 
 
-@check("WAT-JWT-001", "ERR-BEARER-002", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WAT-JWT-001",
+    shape=("WAT-JWT-001", "ERR-BEARER-002", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_a_user_token_the_authorizer_denies_gets_no_wat(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
-    """A denied user token is ``401 user_token_rejected`` with the decision's ``reason``
-    and a ``Bearer error="invalid_token"`` challenge; nothing is issued."""
+    """A denied user token gets no WAT: it is refused (the check), as ``401
+    user_token_rejected`` with the decision's ``reason`` and a ``Bearer
+    error="invalid_token"`` challenge (the error shape)."""
     case = provisioning.primary
     workload = provisioning.workloads["main"]
     good = case.mint().token
@@ -170,29 +187,25 @@ def test_a_user_token_the_authorizer_denies_gets_no_wat(
         lambda: issue_wat(proctor_target, workload, {"user_token": good}),
         expect=200,
     )
-    refused: list[tuple[str, str]] = [(case.mint(presets=["expired"]).token, "expired")]
+    denied: list[tuple[str, str]] = [(case.mint(presets=["expired"]).token, "expired")]
     if case.outsider is not None and case.rule_claim is not None:
-        refused.append((case.mint(case.outsider).token, f"claim_rule_failed:{case.rule_claim}"))
-    refused.append(("not-a-jwt", "malformed"))
+        denied.append((case.mint(case.outsider).token, f"claim_rule_failed:{case.rule_claim}"))
+    denied.append(("not-a-jwt", "malformed"))
     with control.bracket():
-        for token, reason in refused:
+        for token, reason in denied:
             response = issue_wat(proctor_target, workload, {"user_token": token})
             problem = expect_problem(response, 401, "user_token_rejected", f"a {reason} token")
-            if problem.get("reason") != reason:
-                raise ConformanceFailure(
-                    "user_token_rejected carries the decision's reason (WAT-JWT-001)",
-                    expected=reason,
-                    observed=repr(problem.get("reason")),
-                )
-            bearer = [params for scheme, params in challenges(response) if scheme == "bearer"]
-            if not any(params.get("error") == "invalid_token" for params in bearer):
-                raise ConformanceFailure(
-                    'user_token_rejected carries Bearer error="invalid_token" (ERR-BEARER-002)',
-                    observed=repr(challenges(response)),
-                )
+            with error_shape():
+                if problem.get("reason") != reason:
+                    raise ConformanceFailure(
+                        "user_token_rejected carries the decision's reason (WAT-JWT-001)",
+                        expected=reason,
+                        observed=repr(problem.get("reason")),
+                    )
+                _invalid_token_challenge(response, f"a {reason} token")
 
 
-@check("WAT-JWT-001", needs=NEEDS, profiles=PROFILES)
+@check("WAT-JWT-001", shape=("WAT-JWT-001", "ERR-SHAPE-001"), needs=NEEDS, profiles=PROFILES)
 def test_a_workload_without_an_authorizer_cannot_bind_users_by_jwt(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
@@ -214,7 +227,14 @@ def test_a_workload_without_an_authorizer_cannot_bind_users_by_jwt(
         )
 
 
-@check("WAT-UID-001", "WAT-BIND-001", "TERM-USER-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WAT-UID-001",
+    "WAT-BIND-001",
+    "TERM-USER-001",
+    shape=("WAT-UID-001", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_caller_asserted_user_ids_are_opt_in_and_namespaced(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
@@ -251,7 +271,13 @@ def test_caller_asserted_user_ids_are_opt_in_and_namespaced(
             )
 
 
-@check("WAT-REQ-001", "ERR-RULE-004", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WAT-REQ-001",
+    "ERR-RULE-004",
+    shape=("WAT-REQ-001", "ERR-RULE-004", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_wat_requests_are_validated(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
@@ -281,7 +307,13 @@ def test_wat_requests_are_validated(
         )
 
 
-@check("WAT-LIFE-002", "WAT-LIFE-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WAT-LIFE-002",
+    "WAT-LIFE-001",
+    shape=("WAT-LIFE-002", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_a_wat_never_outlives_the_user_token(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
@@ -312,18 +344,26 @@ def test_a_wat_never_outlives_the_user_token(
             "user_token_rejected",
             "a user token past its exp (inside the leeway)",
         )
-        assert problem.get("reason") == "expired", f"reason {problem.get('reason')!r}"
+        with error_shape():
+            assert problem.get("reason") == "expired", f"reason {problem.get('reason')!r}"
 
 
 # -- presenting WATs (needs an operation that takes one) ---------------------------------
 
 
-@check("WAT-USE-001", "WAT-BIND-001", "SEC-DEPUTY-001", needs=PRESENTING, profiles=PROFILES)
+@check(
+    "WAT-USE-001",
+    "WAT-BIND-001",
+    "SEC-DEPUTY-001",
+    shape=("WAT-USE-001", "ERR-SHAPE-001"),
+    needs=PRESENTING,
+    profiles=PROFILES,
+)
 def test_a_wat_works_only_for_the_workload_it_was_issued_to(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
-    """Another workload presenting a WAT gets ``401 token_invalid``, with the very body
-    (``request_id`` aside) a WAT that never existed gets."""
+    """Another workload presenting a WAT is refused, with ``401 token_invalid`` and the
+    very body (``request_id`` aside) a WAT that never existed gets."""
     main, peer = provisioning.workloads["main"], provisioning.workloads["peer"]
     wat = _wat(proctor_target, main, {"user_token": provisioning.primary.mint().token})
     provider = provisioning.name("no-such-provider")
@@ -332,19 +372,26 @@ def test_a_wat_works_only_for_the_workload_it_was_issued_to(
         expect_problem(stolen, 401, "token_invalid", "a WAT presented by another workload")
         unknown = _present(proctor_target, peer, "wat_" + "A" * 43, provider)
         expect_problem(unknown, 401, "token_invalid", "a WAT that never existed")
-        if _without_request_id(stolen) != _without_request_id(unknown):
-            raise ConformanceFailure(
-                "a stolen WAT must be answered exactly like an unknown one (WAT-USE-001)"
-            )
+        with error_shape():
+            if _without_request_id(stolen) != _without_request_id(unknown):
+                raise ConformanceFailure(
+                    "a stolen WAT must be answered exactly like an unknown one (WAT-USE-001)"
+                )
 
 
-@check("WAT-USE-002", "ERR-BEARER-002", "SEC-TIME-001", needs=PRESENTING, profiles=PROFILES)
+@check(
+    "WAT-USE-002",
+    "SEC-TIME-001",
+    shape=("WAT-USE-002", "ERR-BEARER-002", "ERR-SHAPE-001"),
+    needs=PRESENTING,
+    profiles=PROFILES,
+)
 def test_invalid_wats_are_refused_uniformly(
     proctor_target: Target, provisioning: Provisioning, positive_control: ControlFactory
 ) -> None:
-    """Unknown, malformed and expired WATs are all ``401 token_invalid`` with the same
-    body. (The expired one comes from a user token that expires in two seconds; the check
-    waits for it.)"""
+    """Unknown, malformed, empty and expired WATs are all refused, as ``401 token_invalid``
+    with the same body and a ``Bearer error="invalid_token"`` challenge. (The expired one
+    comes from a user token that expires in two seconds; the check waits for it.)"""
     case = provisioning.primary
     main = provisioning.workloads["main"]
     wat = _wat(proctor_target, main, {"user_token": case.mint().token})
@@ -364,12 +411,23 @@ def test_invalid_wats_are_refused_uniformly(
         ):
             response = _present(proctor_target, main, candidate, provider)
             expect_problem(response, 401, "token_invalid", f"an {what} WAT")
-            bodies.append(_without_request_id(response))
-        if any(body != bodies[0] for body in bodies):
-            raise ConformanceFailure("invalid WATs must all get the same body (WAT-USE-002)")
+            with error_shape():
+                bodies.append(_without_request_id(response))
+            with error_shape():
+                _invalid_token_challenge(response, f"an {what} WAT")
+        with error_shape():
+            if any(body != bodies[0] for body in bodies):
+                raise ConformanceFailure("invalid WATs must all get the same body (WAT-USE-002)")
 
 
-@check("WAT-REV-001", "WID-STATE-002", "WID-DIR-002", needs=PRESENTING, profiles=PROFILES)
+@check(
+    "WAT-REV-001",
+    "WID-STATE-002",
+    "WID-DIR-002",
+    shape=("WAT-REV-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=PRESENTING,
+    profiles=PROFILES,
+)
 def test_deleting_a_workload_revokes_its_wats_for_good(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:
@@ -405,7 +463,13 @@ def test_deleting_a_workload_revokes_its_wats_for_good(
 # -- the workloads themselves (spec 03) --------------------------------------------------
 
 
-@check("WID-STATE-001", "WAT-REV-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WID-STATE-001",
+    "WAT-REV-001",
+    shape=("WAT-REV-001", "ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_disabling_a_workload_stops_it_and_reenabling_revives_no_token(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:
@@ -434,7 +498,14 @@ def test_disabling_a_workload_stops_it_and_reenabling_revives_no_token(
     provisioning.delete_workload(workload.name)
 
 
-@check("WID-DIR-001", "WID-SEC-001", "WID-SEC-003", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WID-DIR-001",
+    "WID-SEC-001",
+    "WID-SEC-003",
+    shape=("ERR-SHAPE-001", "ERR-CODE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_workload_secrets_are_shown_once_and_rotate_at_once(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:
@@ -464,7 +535,14 @@ def test_workload_secrets_are_shown_once_and_rotate_at_once(
     provisioning.delete_workload(workload.name)
 
 
-@check("WID-DIR-003", "WID-DIR-002", "TERM-NAME-001", needs=NEEDS, profiles=PROFILES)
+@check(
+    "WID-DIR-003",
+    "WID-DIR-002",
+    "TERM-NAME-001",
+    shape=("WID-DIR-003", "TERM-NAME-001", "ERR-SHAPE-001"),
+    needs=NEEDS,
+    profiles=PROFILES,
+)
 def test_invalid_workload_configurations_are_refused(
     proctor_target: Target, provisioning: Provisioning
 ) -> None:

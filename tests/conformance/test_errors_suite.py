@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from proctor.cli.embedded_target import embedded_target
+from proctor.conformance.error_shape import SHAPE_SUFFIX
 from proctor.conformance.errors import ConformanceFailure
 from proctor.conformance.results import CheckResult, Outcome
 from proctor.conformance.runner import RunOptions, run
@@ -20,14 +21,19 @@ from proctor.conformance.suites.errors import _is_loopback, _parameters_once, _r
 
 #: Defects of the reference this suite found: check → what the failure observes.
 KNOWN_DEFECTS: dict[str, str] = {}
-CHECKS = {
-    "test_the_issuer_is_an_https_url_without_query_or_fragment",
+#: The negative checks, each reported as a refusal and its error shape (CONF-CTRL-002).
+NEGATIVE = {
     "test_each_code_has_its_status_title_and_type",
     "test_a_body_whose_size_is_discovered_while_reading_is_refused",
     "test_oauth_endpoints_answer_405_and_413_with_oauth_errors",
     "test_a_bearer_token_presented_twice_is_invalid_request",
     "test_a_user_token_without_the_required_scope_is_insufficient_scope",
     "test_failed_client_authentications_are_rate_limited",
+}
+CHECKS = {
+    "test_the_issuer_is_an_https_url_without_query_or_fragment",
+    *NEGATIVE,
+    *(name + SHAPE_SUFFIX for name in NEGATIVE),
 }
 
 Run = Callable[..., dict[str, CheckResult]]

@@ -19,13 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: MUSTs known to be neither checked nor verified, each with the reason. Like an
 #: allow-list, it must stay exact: the test fails when a MUST outside it is uncovered and
 #: when one on it becomes covered (then delete the entry).
-KNOWN_GAPS: dict[str, str] = {
-    "CONF-CTRL-002": (
-        "the catalog's negative checks (JWT-01..17, TX-01..12, OA-*, VLT-01..04) assert the "
-        "refusal and the exact error in one assertion; splitting each into a refusal check "
-        "and an error-shape check is open work"
-    ),
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def test_every_must_is_checked_or_verified_by_tests() -> None:
