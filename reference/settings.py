@@ -65,6 +65,10 @@ class Settings:
     rate_limit_failed_auth_per_address: int = 100
     rate_limit_requests_per_client: int = 600
     rate_limit_keys: int = 10_000
+    #: Worker threads that run the OAuth endpoints' cores at once (token, introspection,
+    #: revocation). The work is CPU-bound under one interpreter lock, so a few threads
+    #: serve more requests than many; a request waiting for its commit holds none.
+    oauth_threads: int = 4
     #: SEC-TLS-001: the certificate chain and private key (PEM) ``proctor serve`` terminates
     #: TLS with (TLS 1.2 or later).
     tls_cert: Path | None = None
@@ -93,6 +97,8 @@ class Settings:
                 raise ValueError(f"{name} must be 0 (off) or positive")
         if self.rate_limit_keys < 1:
             raise ValueError("rate_limit_keys must be positive")
+        if not 1 <= self.oauth_threads <= 64:
+            raise ValueError("oauth_threads must be 1-64")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together")
         if self.behind_proxy and not self.trusted_proxies:

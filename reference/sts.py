@@ -299,6 +299,7 @@ class SecurityTokenService:
             keys=keys,
             jwks_max_age=keys.max_age - KEY_RELOAD_INTERVAL,
             metadata=authorization_server_metadata(issuer, token_endpoint.grant_types),
+            core_threads=getattr(settings, "oauth_threads", 4),
         )
         policy_routes = ExchangePolicyRoutes(
             admin=service.admin,

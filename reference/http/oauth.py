@@ -35,15 +35,18 @@ Both are anonymous and unaudited.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
+import anyio
+import anyio.to_thread
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -208,6 +211,7 @@ class OAuthRoutes:
         metadata: Mapping[str, Any],
         jwks_max_age: int | None = None,
         body_limit: int = MAX_BODY_BYTES,
+        core_threads: int = 4,
     ) -> None:
         if not 0 < body_limit <= 1_048_576:
             raise ValueError("the body limit is 1 byte to 1 MiB (ERR-HTTP-002)")
@@ -222,6 +226,10 @@ class OAuthRoutes:
         self._metadata = dict(metadata)
         self._body_limit = body_limit
         self._commits = GroupCommit(database, audit, registry)
+        if core_threads < 1:
+            raise ValueError("core_threads must be positive")
+        self._core_threads = core_threads
+        self._limiter: anyio.CapacityLimiter | None = None
         self._endpoints: dict[str, tuple[Handler, str]] = {
             "/oauth2/token": (token, "token.issue"),
             "/oauth2/introspect": (introspect, "token.introspect"),
@@ -265,9 +273,10 @@ class OAuthRoutes:
         except InvalidRequest as error:
             return await self._refuse(_Refused(error), operation, request_id)
         try:
-            result = await run_in_threadpool(
-                self.handle_sync, handler, pairs, authorization, request_id
+            result, pending = await anyio.to_thread.run_sync(
+                self._core, handler, pairs, authorization, limiter=self._core_slots()
             )
+            await self._commits.commit_async(_Write(pending, result.audit, request_id))
         except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
             return await self._fault(exc, operation, request_id)
         self._log(result)
@@ -317,7 +326,7 @@ class OAuthRoutes:
         record = AuditRecord(operation=operation)
         record.deny(refused.error)
         try:
-            await run_in_threadpool(self._commits.commit, _Write(None, (record,), request_id))
+            await self._commits.commit_async(_Write(None, (record,), request_id))
         except Exception as exc:  # noqa: BLE001 - AUD-APP-002: no answer without its event
             log.error("audit append failed", extra={"fields": {"error": type(exc).__name__}})
             return _server_error()
@@ -327,7 +336,7 @@ class OAuthRoutes:
         log.error("oauth endpoint failed", extra={"fields": {"error": type(exc).__name__}})
         record = AuditRecord(operation=operation, reason="server_error")
         try:
-            await run_in_threadpool(self._commits.commit, _Write(None, (record,), request_id))
+            await self._commits.commit_async(_Write(None, (record,), request_id))
         except Exception:  # noqa: BLE001 - storage is the likely fault; answered below
             log.error("audit append failed")
         return _server_error()
@@ -340,6 +349,11 @@ class OAuthRoutes:
         with self._registry.deferred() as pending, self._database.snapshot():
             result = handler(pairs, authorization)
         return result, pending
+
+    def _core_slots(self) -> anyio.CapacityLimiter:
+        if self._limiter is None:
+            self._limiter = anyio.CapacityLimiter(self._core_threads)
+        return self._limiter
 
     def _log(self, result: OAuthResult) -> None:
         if result.error is not None and result.audit:
@@ -381,10 +395,16 @@ class _Write:
 @dataclass
 class _Ticket:
     write: _Write
+    #: Wakes the request waiting on this ticket; safe to call from any thread.
+    wake: Callable[[], None]
     done: bool = False
     error: BaseException | None = None
-    #: Set when the write is settled, or when this request is handed the writer role.
-    wake: threading.Event = field(default_factory=threading.Event)
+
+
+def _retrieve(task: asyncio.Future[None]) -> None:
+    """Marks a shielded commit's outcome as seen: its request may have been cancelled."""
+    if not task.cancelled():
+        task.exception()
 
 
 class GroupCommit:
@@ -392,13 +412,17 @@ class GroupCommit:
 
     Each request's registry writes and audit events stay in the same transaction
     (AUD-APP-002), and :meth:`commit` returns only once the transaction holding them has
-    committed. A request that finds no writer writes its own at once, in its own thread.
-    While a writer is busy, later requests queue and sleep; each is woken only when its
-    write is settled, or when the writer, its own write done, hands it the writer role
-    (the oldest queued request gets it and commits everything queued, at most
-    ``max_batch`` requests per transaction). Requests thus never queue on the database's
-    write lock, and no wake-up is wasted. A batch that fails is retried one request per
-    transaction, so one bad write fails only its own request.
+    committed. A request that finds no writer writes its own at once. While a writer is
+    busy, later requests queue and sleep; each is woken only when its write is settled,
+    or when the writer, its own write done, hands it the writer role (the oldest queued
+    request gets it and commits everything queued, at most ``max_batch`` requests per
+    transaction). Requests thus never queue on the database's write lock, and no wake-up
+    is wasted. A batch that fails is retried one request per transaction, so one bad
+    write fails only its own request.
+
+    :meth:`commit` blocks its thread; :meth:`commit_async` waits on the event loop (the
+    HTTP endpoints), so a request waiting for its fsync holds no worker thread, and a
+    writer's batch runs in a worker thread. Both kinds of request share one queue.
     """
 
     def __init__(
@@ -421,30 +445,69 @@ class GroupCommit:
 
     def commit(self, write: _Write) -> None:
         """Commit ``write`` (blocking); raises what its transaction raised."""
-        ticket = _Ticket(write)
-        with self._lock:
-            self._queue.append(ticket)
-            writer = not self._writing
-            self._writing = True
-        if not writer:
-            ticket.wake.wait()
+        event = threading.Event()
+        ticket = _Ticket(write, event.set)
+        if not self._enqueue(ticket):
+            event.wait()
         if not ticket.done:
             # The writer role: the ticket is still queued (a writer settles every batch
             # it pops before it hands the role on). Write until it is in.
             try:
                 while not ticket.done:
-                    with self._lock:
-                        batch = self._queue[: self._max_batch]
-                        del self._queue[: self._max_batch]
-                    self._write(batch)
+                    self._write(self._next_batch())
             finally:
-                with self._lock:
-                    if self._queue:
-                        self._queue[0].wake.set()  # the oldest waiter writes next
-                    else:
-                        self._writing = False
+                self._hand_on()
         if ticket.error is not None:
             raise ticket.error
+
+    async def commit_async(self, write: _Write) -> None:
+        """:meth:`commit` for a coroutine on an asyncio loop; raises what its transaction
+        raised. Shielded from cancellation: once queued, a write is seen through by a
+        task of its own (a writer never drops its role, and no write is half-done)."""
+        task = asyncio.ensure_future(self._commit_async(write))
+        task.add_done_callback(_retrieve)
+        await asyncio.shield(task)
+
+    async def _commit_async(self, write: _Write) -> None:
+        loop = asyncio.get_running_loop()
+        event = asyncio.Event()
+
+        def wake() -> None:
+            loop.call_soon_threadsafe(event.set)
+
+        ticket = _Ticket(write, wake)
+        if not self._enqueue(ticket):
+            await event.wait()
+        if not ticket.done:
+            try:
+                while not ticket.done:
+                    await anyio.to_thread.run_sync(self._write, self._next_batch())
+            finally:
+                self._hand_on()
+        if ticket.error is not None:
+            raise ticket.error
+
+    def _enqueue(self, ticket: _Ticket) -> bool:
+        """Queue ``ticket``; ``True`` if its request takes the writer role at once."""
+        with self._lock:
+            self._queue.append(ticket)
+            writer = not self._writing
+            self._writing = True
+        return writer
+
+    def _next_batch(self) -> list[_Ticket]:
+        with self._lock:
+            batch = self._queue[: self._max_batch]
+            del self._queue[: self._max_batch]
+        return batch
+
+    def _hand_on(self) -> None:
+        """A writer whose own write is in: the oldest waiter writes next, if any."""
+        with self._lock:
+            if self._queue:
+                self._queue[0].wake()
+            else:
+                self._writing = False
 
     def _write(self, batch: list[_Ticket]) -> None:
         """Commit ``batch``; every ticket in it is settled afterwards, whatever happens."""
@@ -466,7 +529,7 @@ class GroupCommit:
         finally:
             for ticket in batch:
                 ticket.done = True
-                ticket.wake.set()
+                ticket.wake()
 
     def write_batch(self, writes: Sequence[_Write]) -> None:
         """One write transaction for ``writes`` (blocking)."""

@@ -38,6 +38,8 @@ def test_environment_then_overrides() -> None:
         {"workload_token_ttl": 0},
         {"signing_algorithm": "HS256"},
         {"maintenance_interval": 0},
+        {"oauth_threads": 0},
+        {"oauth_threads": 65},
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, object]) -> None:

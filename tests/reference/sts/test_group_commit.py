@@ -68,7 +68,7 @@ def test_a_failing_write_fails_only_its_own_request(service: Service) -> None:
     sts = service.sts
     commits = GroupCommit(service.database, service.audit, sts.registry)
     sts.registry.add(_record("taken"))  # the duplicate below cannot be inserted
-    batch = [_Ticket(_write(jti)) for jti in ("first", "taken", "third")]
+    batch = [_Ticket(_write(jti), lambda: None) for jti in ("first", "taken", "third")]
     commits._write(batch)  # one transaction fails; each request is then retried alone
     assert [t.done for t in batch] == [True, True, True]
     assert batch[0].error is None
@@ -98,3 +98,48 @@ def test_a_failing_commit_raises_in_its_own_thread(service: Service) -> None:
         commits.commit(_write("taken"))
     commits.commit(_write("fine"))  # the writer role was handed back
     assert service.sts.registry.get("fine") is not None
+
+
+async def test_async_commits_share_transactions_with_blocking_ones(service: Service) -> None:
+    """Requests on the event loop (``commit_async``) and in threads (``commit``) share one
+    queue: every write is committed with its audit event, the chain stays intact."""
+    commits = GroupCommit(service.database, service.audit, service.sts.registry, max_batch=8)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        blocking = [pool.submit(commits.commit, _write(f"b{i}")) for i in range(16)]
+        await asyncio.gather(*(commits.commit_async(_write(f"a{i}")) for i in range(32)))
+        for future in blocking:
+            future.result()
+    names = [f"a{i}" for i in range(32)] + [f"b{i}" for i in range(16)]
+    assert all(service.sts.registry.get(jti) is not None for jti in names)
+    events = service.audit.query(operation="token.issue", limit=100).items
+    assert sorted(e.request_id for e in events) == sorted(f"req_{jti}" for jti in names)
+    assert service.audit.verify().valid
+
+
+async def test_a_failing_async_commit_raises_in_its_own_request(service: Service) -> None:
+    commits = GroupCommit(service.database, service.audit, service.sts.registry)
+    service.sts.registry.add(_record("taken"))
+    results = await asyncio.gather(
+        commits.commit_async(_write("taken")),
+        commits.commit_async(_write("fine")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ValueError)
+    assert results[1] is None
+    await commits.commit_async(_write("after"))  # the writer role was handed back
+    assert service.sts.registry.get("fine") is not None
+    assert service.sts.registry.get("after") is not None
+
+
+async def test_a_cancelled_request_still_sees_its_write_through(service: Service) -> None:
+    """``commit_async`` is shielded: a cancelled request's write is committed, and a
+    writer never drops its role, so later commits are not stranded."""
+    commits = GroupCommit(service.database, service.audit, service.sts.registry)
+    tasks = [asyncio.create_task(commits.commit_async(_write(f"c{i}"))) for i in range(8)]
+    await asyncio.sleep(0)
+    for task in tasks[::2]:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(service.sts.registry.get(f"c{i}") is not None for i in range(8))
+    await asyncio.wait_for(commits.commit_async(_write("later")), timeout=10)
+    assert service.sts.registry.get("later") is not None
