@@ -54,6 +54,7 @@ from proctor.reference.authorizer_config import (
 )
 from proctor.reference.clock import Clock
 from proctor.reference.compact_jws import MIN_RSA_BITS, Verifier, verifier_for
+from proctor.reference.offload import may_block
 
 __all__ = [
     "DiscoveryKeySource",
@@ -341,6 +342,7 @@ class DiscoveryKeySource:
         if keyset is None:
             if now < self._retry_at:
                 return self._empty  # the last attempt failed; wait before the next one
+            may_block("the first JWKS fetch")
             with self._lock:
                 if self._keyset is None and now >= self._retry_at:
                     self._load(now)
@@ -349,12 +351,14 @@ class DiscoveryKeySource:
         if now >= self._retry_at and self._lock.acquire(blocking=False):
             try:
                 if self._keyset is keyset:
+                    may_block("a JWKS refresh")
                     self._load(now)
             finally:
                 self._lock.release()
         return self._keyset or keyset
 
     def refresh_unknown_kid(self, seen: KeySet, now: float) -> KeySet:
+        may_block("a JWKS refresh for an unknown kid")
         with self._lock:
             latest = self._keyset or self._empty
             if latest is not seen:

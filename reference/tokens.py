@@ -42,6 +42,12 @@ RFC 9068 §4, RFC 8725) runs in this order and stops at the first failure:
 8. the registry knows the ``jti`` (the token came from this service's token endpoint)
    → ``unknown_token``; neither it nor an ancestor is revoked → ``revoked``.
 
+Steps 1 to 6 depend only on the token's bytes and on whether its key is still
+published, so their outcome is remembered for tokens that pass them (an agent presents
+its own actor token with every exchange): a token seen before skips to step 4's check
+that its key is still published, then steps 7 and 8, which run on every call. The memory
+holds at most :data:`VERIFIED_CACHE_SIZE` tokens, by SHA-256 digest, never the tokens.
+
 The audience is not checked here: its rule depends on where the token is presented (the
 issuer on the data plane, the requesting workload in an exchange, the caller for
 introspection), so the caller checks :attr:`VerifiedToken.aud`.
@@ -49,9 +55,11 @@ introspection), so the caller checks :attr:`VerifiedToken.aud`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
@@ -97,6 +105,9 @@ ACT_FORBIDDEN_CLAIMS: Final = frozenset(("exp", "nbf", "iat", "jti", "aud"))
 MAX_ACT_NESTING: Final = 16
 #: Own tokens are small; anything much larger is not one of them.
 MAX_OWN_TOKEN_LENGTH: Final = 16 * 1024
+#: How many tokens that passed the checks up to the signature and the claims' types
+#: :meth:`AccessTokens.validate` remembers, least recently stored first out.
+VERIFIED_CACHE_SIZE: Final = 4096
 
 Grant = Literal["client_credentials", "token_exchange"]
 RejectionReason = Literal[
@@ -458,6 +469,9 @@ class AccessTokens:
         self.max_lifetime = max_lifetime
         self.leeway = leeway
         self._clock = clock
+        #: Tokens that passed steps 1-6, by digest: (kid, alg, frozen claims).
+        self._verified: OrderedDict[bytes, tuple[str, str, Mapping[str, Any]]] = OrderedDict()
+        self._verified_lock = threading.Lock()
 
     # -- issuing --------------------------------------------------------------------------
 
@@ -529,6 +543,33 @@ class AccessTokens:
             raise TypeError("token must be a str")
         if len(token) > MAX_OWN_TOKEN_LENGTH or not token.isascii():
             raise OwnTokenRejected("malformed")
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        with self._verified_lock:
+            seen = self._verified.get(digest)
+        if seen is None:
+            kid, alg, claims = self._authentic(token)
+            with self._verified_lock:
+                self._verified[digest] = (kid, alg, claims)
+                while len(self._verified) > VERIFIED_CACHE_SIZE:
+                    self._verified.popitem(last=False)
+        else:
+            kid, alg, claims = seen
+            if self.keys.verifier(kid, alg) is None:
+                raise OwnTokenRejected("unknown_key")  # the key is no longer published
+        now = self._clock.now()
+        if not now < claims["exp"]:
+            raise OwnTokenRejected("expired")
+        if claims["iat"] > now + self.leeway:
+            raise OwnTokenRejected("not_yet_valid")
+        record = self.registry.get(claims["jti"])
+        if record is None or record.client_id != claims["client_id"] or record.sub != claims["sub"]:
+            raise OwnTokenRejected("unknown_token")
+        if revoked_ancestor(self.registry, record.jti) is not None:
+            raise OwnTokenRejected("revoked")
+        return VerifiedToken(claims, kid, alg, record)
+
+    def _authentic(self, token: str) -> tuple[str, str, Mapping[str, Any]]:
+        """Steps 1-6: the token's key id, algorithm and (frozen) authentic claims."""
         try:
             header, claims, signing_input, signature = parse_compact(token)
         except MalformedJws:
@@ -550,15 +591,5 @@ class AccessTokens:
             raise OwnTokenRejected("wrong_issuer")
         if not _claims_ok(claims):
             raise OwnTokenRejected("malformed")
-        now = self._clock.now()
-        if not now < claims["exp"]:
-            raise OwnTokenRejected("expired")
-        if claims["iat"] > now + self.leeway:
-            raise OwnTokenRejected("not_yet_valid")
-        record = self.registry.get(claims["jti"])
-        if record is None or record.client_id != claims["client_id"] or record.sub != claims["sub"]:
-            raise OwnTokenRejected("unknown_token")
-        if revoked_ancestor(self.registry, record.jti) is not None:
-            raise OwnTokenRejected("revoked")
         assert kid is not None
-        return VerifiedToken(_freeze(claims), kid, alg, record)
+        return kid, alg, _freeze(claims)

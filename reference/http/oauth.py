@@ -18,12 +18,21 @@ rest to the core:
 The answer is the result's status, JSON body (empty for a successful revocation) and
 headers, always with ``Cache-Control: no-store`` and ``Pragma: no-cache`` (ERR-OAUTH-003).
 
+**Where the core runs.** First on the event loop, inside
+:func:`~proctor.reference.offload.on_event_loop`: with a client secret, cached IdP keys and
+SQLite, the core is CPU work and local reads, and a worker thread would cost more than
+the work (the two threads trade the interpreter lock at every statement). An operation
+that may block (a JWKS fetch, a write such as a client assertion's ``jti``, a read from
+PostgreSQL) gives way before it has any effect, and the core runs again, from the start,
+on one of ``core_threads`` worker threads. Its reads share one snapshot.
+
 **Writes and audit commit together** (AUD-APP-002, TX-AUDIT-001, AS-REV-004): the core
 runs inside :meth:`StoredTokenRegistry.deferred`, which collects the token it issued or
 the tokens it revoked; :class:`GroupCommit` then records them and appends the request's
 audit events in one write transaction, shared with the requests that arrived meanwhile
-(one fsync for all). The answer waits for that commit; if it fails, the token never
-leaves the service and the answer is ``500 server_error`` without ``error_description``.
+(one fsync for all). The answer waits for that commit on the event loop, holding no
+thread; if it fails, the token never leaves the service and the answer is
+``500 server_error`` without ``error_description``.
 Audit events never carry a token: JWT-shaped values are dropped from them.
 
 ``GET /oauth2/jwks`` publishes the signing keys with ``Cache-Control: public,
@@ -60,6 +69,7 @@ from proctor.reference.grants import NO_STORE, AuditRecord, OAuthResult
 from proctor.reference.http.bodies import MAX_BODY_BYTES
 from proctor.reference.keys import SigningKeys
 from proctor.reference.logs import request_id_var
+from proctor.reference.offload import WouldBlock, on_event_loop
 from proctor.reference.storage.database import Database
 from proctor.reference.storage.issued_tokens import PendingWrites, StoredTokenRegistry
 
@@ -273,9 +283,13 @@ class OAuthRoutes:
         except InvalidRequest as error:
             return await self._refuse(_Refused(error), operation, request_id)
         try:
-            result, pending = await anyio.to_thread.run_sync(
-                self._core, handler, pairs, authorization, limiter=self._core_slots()
-            )
+            try:
+                with on_event_loop():
+                    result, pending = self._core(handler, pairs, authorization)
+            except WouldBlock:  # nothing was changed: again, where it may block
+                result, pending = await anyio.to_thread.run_sync(
+                    self._core, handler, pairs, authorization, limiter=self._core_slots()
+                )
             await self._commits.commit_async(_Write(pending, result.audit, request_id))
         except Exception as exc:  # noqa: BLE001 - a fault: 500 server_error, nothing leaks
             return await self._fault(exc, operation, request_id)

@@ -30,6 +30,8 @@ from contextlib import AbstractContextManager, contextmanager
 from contextvars import ContextVar
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
+from proctor.reference.offload import may_block
+
 __all__ = [
     "Database",
     "Dialect",
@@ -178,6 +180,7 @@ class ConnectionPool(Generic[C]):
                 if self._idle:
                     return self._idle.pop()
                 if self._size < self._max_size:
+                    may_block("opening a database connection")
                     self._size += 1
                     break
                 if not self._available.wait(self._timeout):
@@ -288,6 +291,9 @@ class PooledDatabase(abc.ABC, Generic[C]):
     """The transaction logic both back-ends share; they supply connections and SQL."""
 
     dialect: Dialect
+    #: Whether a read is local work (an embedded file) rather than a round trip to a
+    #: server; only local reads may run on an event loop (:mod:`proctor.reference.offload`).
+    local_reads: bool = False
 
     def __init__(
         self, *, pool_size: int, pool_timeout: float, reader_pool_size: int | None = None
@@ -350,6 +356,10 @@ class PooledDatabase(abc.ABC, Generic[C]):
         if shared is not None:
             yield shared  # inside snapshot(): the block's one read transaction
             return
+        if not readonly:
+            may_block("a write transaction (it waits for the write lock)")
+        elif not self.local_reads:
+            may_block("a read over the network")
         pool = self._readers if readonly else self._pool
         connection = pool.acquire()
         broken = False

@@ -61,6 +61,7 @@ class SqliteDatabase(PooledDatabase[sqlite3.Connection]):
     """A SQLite file shared by a small pool of connections (one per thread at a time)."""
 
     dialect: Dialect = "sqlite"
+    local_reads = True
 
     def __init__(
         self,

@@ -234,3 +234,21 @@ def test_private_keys_are_sealed_and_bound_to_their_kid() -> None:
 def test_misconfiguration_is_a_programmer_error(options: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=r"publish_ahead|max_token_lifetime|algorithm|RSA"):
         SigningKeys(InMemoryKeyStore(), _envelope(), ManualClock(START), **options)  # type: ignore[arg-type]
+
+
+def test_a_remembered_token_is_refused_once_its_key_is_withdrawn() -> None:
+    """A token validated before (its signature remembered) is refused as soon as its key
+    stops being published: the remembered outcome never outlives the key."""
+    clock = ManualClock(START)
+    keys, _ = _ring(clock)
+    keys.bootstrap()
+    tokens = _tokens(keys, clock)
+    token = _issue(tokens, clock)
+    assert tokens.validate(token).kid == decode(token)[0]["kid"]
+    keys.rotate()
+    clock.advance(keys.publish_ahead)
+    keys.bootstrap()
+    keys.withdraw(decode(token)[0]["kid"])
+    with pytest.raises(OwnTokenRejected) as rejected:
+        tokens.validate(token)
+    assert rejected.value.reason == "unknown_key"

@@ -210,3 +210,33 @@ def test_act_helpers() -> None:
     for i in range(16):
         deep = {"sub": str(i + 1), "act": deep}
     assert act_problem(deep) == "act is nested deeper than 16"
+
+
+def test_a_token_seen_before_is_not_verified_again(
+    svc: Service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps 1-6 are remembered per token; expiry, the registry and revocation are not
+    (``test_expired_without_leeway`` and ``test_revoked_and_revoked_through_an_ancestor``
+    validate the same token before and after)."""
+    token = _issue(svc)
+    verified: list[str] = []
+    real = svc.keys.verifier
+
+    def verifier(kid: str, alg: str) -> Any:
+        check = real(kid, alg)
+        if check is None:
+            return None
+
+        def counted(signing_input: bytes, signature: bytes) -> bool:
+            verified.append(kid)
+            return check(signing_input, signature)
+
+        return counted
+
+    monkeypatch.setattr(svc.keys, "verifier", verifier)
+    first, second = svc.tokens.validate(token), svc.tokens.validate(token)
+    assert len(verified) == 1
+    assert first.claims == second.claims
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert _reason(svc.tokens, tampered) == "bad_signature"  # another token: verified
+    assert len(verified) == 2
