@@ -175,6 +175,9 @@ def scope_string(scopes: Sequence[str]) -> str:
 
 
 def _freeze(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return value  # the common leaves, without the ABC checks below
     if isinstance(value, Mapping):
         return MappingProxyType({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, list | tuple):
