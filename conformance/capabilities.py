@@ -37,8 +37,6 @@ CAPABILITIES: Mapping[str, str] = MappingProxyType(
         "are reachable by the kit and the target, so the kit can configure providers on them",
         "test_clock": "the kit may advance the target's clock (suite_options.vault.clock_url) "
         "to check expiry without waiting",
-        "authorization_endpoint": "the target is itself an OAuth 2.0 authorization server with "
-        "the authorization code grant (RFC 6749 §4.1); proctor's vault is a client of one",
         "three_legged": "3-legged (user-delegated) flows against the kit's mock OAuth provider",
         "workload_principals": "credentials whose principal is one workload (AgentCore: SigV4 "
         "keys limited to one workload identity)",

@@ -109,12 +109,6 @@ UNSPLIT_CATALOG_CHECKS = {
     "vault::test_error_bodies_carry_no_token_material": (
         "any 4xx will do; a leak is judged as the refusal (the codes are judged elsewhere)"
     ),
-    "vault::test_server_side_code_reuse_is_refused": "no driver: always skipped",
-    "vault::test_server_side_pkce_verifier_is_enforced": "no driver: always skipped",
-    "vault::test_server_side_plain_and_short_verifiers_are_refused": "no driver: always skipped",
-    "vault::test_server_side_refresh_token_replay_revokes_the_family": (
-        "no driver: always skipped"
-    ),
 }
 
 

@@ -19,13 +19,6 @@ from proctor.conformance.coverage import kit_checks, uncovered_musts
 from proctor.conformance.results import Outcome
 from tests.conformance.vault.conftest import SUITES, RunVault
 
-#: The server-side OAuth catalog entries: N/A to a vault, which is an OAuth client.
-SERVER_SIDE = {
-    "test_server_side_code_reuse_is_refused",
-    "test_server_side_pkce_verifier_is_enforced",
-    "test_server_side_plain_and_short_verifiers_are_refused",
-    "test_server_side_refresh_token_replay_revokes_the_family",
-}
 #: The MUSTs of spec 05 and 06 no black-box check can observe, and why (docs/conformance/vault.md).
 NOT_OBSERVABLE = {
     "VLT-ENC-001": "encryption at rest: the kit never sees the storage",
@@ -48,9 +41,7 @@ def test_the_reference_with_a_test_clock_passes_every_check(
     run = run_vault(shared_target)
     assert not run.problems(), "\n".join(run.problems())
     skipped = {n for n, r in run.by_name().items() if r.outcome is Outcome.SKIPPED}
-    assert skipped == SERVER_SIDE
-    for name in SERVER_SIDE:
-        assert _undeclared(run.by_name()[name].message, {"authorization_endpoint"})
+    assert skipped == set()
     assert int(run.outcome.exit_code) == 0
     assert set(run.outcome.info.suites) == set(SUITES)
 
@@ -61,9 +52,7 @@ def test_the_embedded_target_passes_with_only_the_clock_checks_skipped(
     run = run_vault(embedded_target)
     assert not run.problems(), "\n".join(run.problems())
     skipped = {n: r.message for n, r in run.by_name().items() if r.outcome is Outcome.SKIPPED}
-    assert set(skipped) >= SERVER_SIDE
-    undeclared = {"authorization_endpoint", "test_clock"}
-    assert all(_undeclared(message, undeclared) for message in skipped.values()), skipped
+    assert all(_undeclared(message, {"test_clock"}) for message in skipped.values()), skipped
     timed = {n for n, m in skipped.items() if "test_clock" in m}
     assert len(timed) >= 6, sorted(timed)
     assert int(run.outcome.exit_code) == 0

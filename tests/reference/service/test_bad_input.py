@@ -19,6 +19,7 @@ from proctor.mock_idps.keys import KeyRing, SigningKey, generate_key
 from proctor.reference.clock import ManualClock
 from proctor.reference.service import Service
 from proctor.reference.storage import testing as storage_testing
+from tests.reference.conftest import postgres_server_url
 
 pytestmark = pytest.mark.anyio
 
@@ -279,12 +280,7 @@ def fuzz_database(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
         return
-    url = storage_testing.postgres_test_url()
-    if url is None:
-        if storage_testing.postgres_required():
-            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
-        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
-    with storage_testing.scratch_postgres_url(url) as scratch:
+    with storage_testing.scratch_postgres_url(postgres_server_url()) as scratch:
         yield scratch
 
 

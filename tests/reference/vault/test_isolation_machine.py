@@ -61,6 +61,7 @@ from proctor.reference.storage.workload_tokens import WorkloadTokenRepository
 from proctor.reference.storage.workloads import WorkloadRepository
 from proctor.reference.vault import ResourceTokenRequest, TokenResult, Vault
 from proctor.reference.workload_tokens import Binding, UserBinding
+from tests.reference.conftest import postgres_server_url
 
 CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 START = 1_800_000_000
@@ -388,11 +389,7 @@ def test_isolation_and_scopes_hold_under_any_sequence() -> None:
 @pytest.mark.postgres
 def test_isolation_and_scopes_hold_on_postgresql() -> None:
     """The same machine on PostgreSQL (fewer examples: a schema per example)."""
-    url = storage_testing.postgres_test_url()
-    if url is None:
-        if storage_testing.postgres_required():
-            pytest.fail(f"CI must run the PostgreSQL tests: set {storage_testing.POSTGRES_URL_ENV}")
-        pytest.skip(f"PostgreSQL tests need {storage_testing.POSTGRES_URL_ENV}")
+    url = postgres_server_url()
 
     def scratch() -> Iterator[str]:
         with storage_testing.scratch_postgres_url(url) as scoped:
