@@ -44,7 +44,7 @@ from typing import Any, Literal
 
 from proctor.reference.clock import Clock
 from proctor.reference.errors import ValidationFailed
-from proctor.reference.jcs import canonicalize, canonicalize_text
+from proctor.reference.jcs import canonicalize_text
 from proctor.reference.storage.database import Database, Row, Transaction, in_transaction
 from proctor.reference.storage.pagination import (
     DEFAULT_LIMIT,
@@ -239,9 +239,7 @@ class Verification:
 
 def event_hash(body: Mapping[str, Any]) -> str:
     """AUD-CHAIN-001: hex SHA-256 of the JCS form of the event without ``hash``."""
-    if "hash" in body:
-        raise ValueError("the hash covers the event without its hash member")
-    return hashlib.sha256(canonicalize(body)).hexdigest()
+    return _canonical_and_hash(body)[1]
 
 
 def _canonical_and_hash(body: Mapping[str, Any]) -> tuple[str, str]:
