@@ -202,7 +202,7 @@ class ProctorPlugin:
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         if self.session.on_collected is not None:
             count = sum(
-                1 + (_SHAPE_LEVEL in item.stash) for item in session.items if self._is_ours(item)
+                1 + self._reports_shape(item) for item in session.items if self._is_ours(item)
             )
             self.session.on_collected(count)
 
@@ -302,13 +302,18 @@ class ProctorPlugin:
         if call.when == "teardown":
             main = self._finalize(item, phases)
             self._publish(main)
-            shape_level = item.stash.get(_SHAPE_LEVEL, None)
-            wanted = LEVEL_FILTERS[self.session.level]
-            if shape_level is not None and (
-                isinstance(shape_level, CheckDeclarationError) or shape_level in wanted
-            ):
+            if self._reports_shape(item):
                 self._publish(self._shape_result(item, main, record))
         return report
+
+    def _reports_shape(self, item: pytest.Item) -> bool:
+        """Whether the check's error shape is a result of this run (its level selected)."""
+        level = item.stash.get(_SHAPE_LEVEL, None)
+        if level is None:
+            return False
+        return (
+            isinstance(level, CheckDeclarationError) or level in LEVEL_FILTERS[self.session.level]
+        )
 
     # -- results ------------------------------------------------------------------------
 
