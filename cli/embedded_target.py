@@ -155,6 +155,11 @@ def embedded_target(config: TargetConfig | None = None) -> Iterator[TargetConnec
             issuer=f"http://{LOOPBACK}:{port}",
             data_dir=data_dir,
             allow_loopback_http=True,  # TERM-DEV-001: explicitly on, loopback only
+            # The kit's clients make thousands of requests a minute (more under the deep
+            # hypothesis profile), so the per-client request limit is off, as an operator
+            # raises it for a conformance run; the failed-authentication limits stay, and
+            # the rate_limits checks exhaust them on fresh clients.
+            rate_limit_requests_per_client=0,
         )
         service = Service.create(settings, env={})
         stack.callback(service.close)

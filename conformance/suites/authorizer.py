@@ -1010,6 +1010,15 @@ def _flip(position: int) -> Callable[[str], str]:
     return change
 
 
+def _kind(mutation: _Mutation) -> str:
+    """What a mutation changes, for drawing at most one of each: a second change of the same
+    header member overrides the first, and two flips of one signature bit cancel out (the
+    bit a position names depends on the signature's length), so either would leave a
+    mutation in the list that no longer breaks anything."""
+    first = mutation.label.split(" ", 1)[0]
+    return first if first in ("alg", "typ", "kid", "signature") else mutation.label
+
+
 def _mutations(case: AuthorizerCase, now: int) -> st.SearchStrategy[_Mutation]:
     body = case.body
     audiences = set(body.get("allowed_audiences") or [])
@@ -1112,7 +1121,7 @@ def test_mutated_tokens_are_denied_for_the_first_broken_rule(
     now = int(case.idp.now())
     base = case.mint().token
 
-    @given(mutations=st.lists(_mutations(case, now), min_size=1, max_size=3))
+    @given(mutations=st.lists(_mutations(case, now), min_size=1, max_size=3, unique_by=_kind))
     def mutated_token_is_denied(mutations: list[_Mutation]) -> None:
         claims: dict[str, Any] = {}
         for mutation in mutations:
