@@ -49,6 +49,8 @@ MAX_BODY_CHARS = 16_384
 #: Literal secrets shorter than this are only redacted by name, never searched for in
 #: free text (a three-character "secret" would blank out half a report).
 MIN_LITERAL_SECRET = 6
+#: Secrets per compiled alternation (:meth:`Redactor.text`).
+_CHUNK = 256
 
 _SENSITIVE_NAMES = frozenset(
     {
@@ -103,6 +105,12 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
         self._secrets: set[str] = set()
+        #: The secrets compiled into alternations of at most :data:`_CHUNK` each (each
+        #: compiled once), and the newest ones, not compiled yet, searched one by one. A
+        #: run learns thousands of secrets (every token it is issued): matching each of
+        #: them against every string one by one made report writing quadratic.
+        self._chunks: list[re.Pattern[str]] = []
+        self._recent: list[str] = []
         for value in secrets:
             self.add_secret(value)
 
@@ -110,19 +118,49 @@ class Redactor:
         """Make sure ``value`` never appears in evidence, messages or reports."""
         if value and len(value) >= MIN_LITERAL_SECRET:
             with self._lock:
+                if value in self._secrets:
+                    return
                 self._secrets.add(value)
+                self._recent.append(value)
+                if len(self._recent) >= _CHUNK:
+                    ordered = sorted(self._recent, key=len, reverse=True)
+                    self._chunks.append(re.compile("|".join(map(re.escape, ordered))))
+                    self._recent = []
 
     # -- free text ---------------------------------------------------------------------
 
     def text(self, text: str) -> str:
-        """Redact compact JOSE objects and every known literal secret in ``text``."""
+        """Redact compact JOSE objects and every known literal secret in ``text``.
+
+        Each stretch of ``text`` covered by secrets (overlapping ones merged) becomes one
+        fingerprint: of the secret, when the stretch is exactly one.
+        """
         text = _COMPACT_JOSE.sub(lambda m: fingerprint(m.group(0)), text)
+        if len(text) < MIN_LITERAL_SECRET:
+            return text
         with self._lock:
-            secrets = sorted(self._secrets, key=len, reverse=True)
-        for secret in secrets:
-            if secret in text:
-                text = text.replace(secret, fingerprint(secret))
-        return text
+            chunks, recent = list(self._chunks), list(self._recent)
+        spans = [m.span() for chunk in chunks for m in chunk.finditer(text)]
+        for secret in recent:
+            at = text.find(secret)
+            while at != -1:
+                spans.append((at, at + len(secret)))
+                at = text.find(secret, at + 1)
+        if not spans:
+            return text
+        parts: list[str] = []
+        done = 0
+        start, end = -1, -1
+        for begin, finish in sorted(spans):
+            if begin < end:  # overlaps the stretch being built
+                end = max(end, finish)
+                continue
+            if end > 0:
+                parts += [text[done:start], fingerprint(text[start:end])]
+                done = end
+            start, end = begin, finish
+        parts += [text[done:start], fingerprint(text[start:end]), text[end:]]
+        return "".join(parts)
 
     # -- structured parts --------------------------------------------------------------
 

@@ -89,6 +89,27 @@ def test_known_and_learnt_secrets_are_scrubbed_from_free_text() -> None:
     assert redactor.text("abc") == "abc"
 
 
+def test_thousands_of_learnt_secrets_are_all_scrubbed() -> None:
+    """A run learns a secret per token it is issued; each is scrubbed wherever it appears,
+    the compiled ones and the newest alike (CONF-EVID-001)."""
+    secrets = [f"opaque-{i:05d}-{'x' * (i % 7)}" for i in range(1_000)]
+    redactor = Redactor(secrets[:-3])
+    for late in secrets[-3:]:
+        redactor.add_secret(late)
+    text = " | ".join(f"token={s};" for s in secrets)
+    scrubbed = redactor.text(text)
+    assert not any(s in scrubbed for s in secrets)
+    assert scrubbed.count("[redacted sha256:") == len(secrets)
+    assert f"token={fingerprint(secrets[0])};" in scrubbed
+    assert f"token={fingerprint(secrets[-1])};" in scrubbed
+
+
+def test_overlapping_secrets_leave_no_part_of_either() -> None:
+    redactor = Redactor(["AAAABBBB", "BBBBCCCC", "CCCCDDDD1"])
+    scrubbed = redactor.text("<AAAABBBBCCCC> <CCCCDDDD1>")
+    assert scrubbed == f"<{fingerprint('AAAABBBBCCCC')}> <{fingerprint('CCCCDDDD1')}>"
+
+
 def test_bodies_are_redacted_by_content_type_and_cut() -> None:
     redactor = Redactor()
     assert redactor.body(b'{"refresh_token": "r-123456"}', "application/json") == (
